@@ -1,0 +1,79 @@
+"""vsdk-analytics: VideoSDK Agent Cloud sessions as typed Polars frames and BI-ready Parquet.
+
+The data flow: `Credentials` -> HTTP client -> page fetcher (`fetch_sessions`)
+-> normalizer (`SESSIONS_SCHEMA`) -> helpers -> Parquet export.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._api import fetch_sessions, fetch_sessions_async
+from ._credentials import Credentials
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    CompletenessWarning,
+    ConfigurationError,
+    CredentialsError,
+    CredentialsWarning,
+    DataQualityWarning,
+    IncompleteFetchError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseFormatError,
+    SchemaError,
+    ServerError,
+    VideoSDKError,
+    VideoSDKWarning,
+)
+from ._normalize import normalize_sessions
+from ._progress import FetchProgress
+from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
+
+if TYPE_CHECKING:
+    __version__: str
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SESSIONS_SCHEMA",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "CompletenessWarning",
+    "ConfigurationError",
+    "Credentials",
+    "CredentialsError",
+    "CredentialsWarning",
+    "DataQualityWarning",
+    "FetchProgress",
+    "IncompleteFetchError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "SchemaError",
+    "ServerError",
+    "VideoSDKError",
+    "VideoSDKWarning",
+    "fetch_sessions",
+    "fetch_sessions_async",
+    "normalize_sessions",
+]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            return version("vsdk-analytics")
+        except PackageNotFoundError:  # pragma: no cover - a source tree, not installed
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,36 @@
+"""Defaults and environment-variable names, in one place.
+
+Configuration is resolved in a fixed order: explicit argument, then the
+`VIDEOSDK_*` environment variable, then the default below.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_BASE_URL: Final = "https://api.videosdk.live"
+SESSIONS_PATH: Final = "/ai/v1/ai-deployment-sessions"
+
+ENV_AUTH_TOKEN: Final = "VIDEOSDK_AUTH_TOKEN"  # noqa: S105 - a variable name, not a secret
+ENV_API_KEY: Final = "VIDEOSDK_API_KEY"
+ENV_SECRET_KEY: Final = "VIDEOSDK_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
+ENV_BASE_URL: Final = "VIDEOSDK_API_BASE_URL"
+
+DEFAULT_PER_PAGE: Final = 100
+DEFAULT_MAX_CONCURRENCY: Final = 8
+
+TOKEN_TTL_SECONDS: Final = 120 * 60
+"""Lifetime of a minted token (the vendor's examples use 120 minutes)."""
+TOKEN_REFRESH_MARGIN_SECONDS: Final = 60.0
+"""Re-mint a token this long before it expires."""
+
+CONNECT_TIMEOUT_SECONDS: Final = 10.0
+READ_TIMEOUT_SECONDS: Final = 30.0
+
+MAX_RETRIES: Final = 8
+BACKOFF_BASE_SECONDS: Final = 0.25
+BACKOFF_MAX_SECONDS: Final = 30.0
+RETRY_AFTER_MAX_SECONDS: Final = 120.0
+RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+
+MAX_ERROR_BODY_CHARS: Final = 500

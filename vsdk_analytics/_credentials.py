@@ -1,0 +1,295 @@
+"""Credentials: mint or hold the VideoSDK JWT, and attach it to requests.
+
+`Credentials` is the public object. It either mints HS256 tokens from an API
+key and secret (re-minting before expiry and once after a 401), or holds a
+ready token. `JWTAuth` is the `httpx.Auth` that the HTTP client uses; one
+generator serves both sync and async clients. Neither ever shows a secret or
+a token in a repr, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Generator, Mapping
+from datetime import datetime, timezone
+from typing import Any, Final
+
+import httpx
+import jwt
+
+from ._constants import (
+    ENV_API_KEY,
+    ENV_AUTH_TOKEN,
+    ENV_SECRET_KEY,
+    TOKEN_REFRESH_MARGIN_SECONDS,
+    TOKEN_TTL_SECONDS,
+)
+from ._errors import CredentialsError, CredentialsWarning
+
+__all__ = ["Credentials", "JWTAuth"]
+
+_MIN_SECRET_BYTES: Final = 32
+"""RFC 7518 section 3.2: an HS256 key must be at least 256 bits."""
+
+_BEARER: Final = "bearer "
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def _token_expiry(token: str, *, source: str) -> float | None:
+    """Read `exp` from a JWT without verifying it (we do not hold the secret)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        # Never chain the pyjwt error: keep the token out of every traceback.
+        raise CredentialsError(
+            f"{source} is not a JWT (expected three base64url parts separated by dots); "
+            "generate a token from your API key and secret, or pass api_key= and secret="
+        ) from None
+    exp = claims.get("exp")
+    if exp is None:
+        return None
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        raise CredentialsError(f"{source} has a non-numeric `exp` claim")
+    return float(exp)
+
+
+class Credentials:
+    """How to authenticate against the VideoSDK API.
+
+    Give either ``api_key`` and ``secret`` (tokens are minted as needed), or a
+    ready ``token``. ``Credentials.from_env()`` reads the vendor's environment
+    variables.
+
+    Parameters
+    ----------
+    api_key
+        The account's API key (the ``apikey`` claim).
+    secret
+        The account's secret; signs HS256 tokens. Never shown anywhere.
+    token
+        A ready JWT, sent as is. A ``Bearer`` prefix is stripped with a
+        `CredentialsWarning` (the API wants the bare token).
+    ttl_seconds
+        Lifetime of minted tokens (default 120 minutes, as the vendor's examples).
+
+    Raises
+    ------
+    CredentialsError
+        Neither or both forms given, a malformed token, or a token already expired.
+
+    Examples
+    --------
+    >>> creds = Credentials(api_key="my-key", secret="s" * 32)
+    >>> creds
+    Credentials(api_key='my-k…', secret=<hidden>)
+    >>> creds.kind
+    'minted'
+    """
+
+    __slots__ = ("_api_key", "_clock", "_expires_at", "_lock", "_secret", "_token", "_ttl")
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        secret: str | None = None,
+        *,
+        token: str | None = None,
+        ttl_seconds: float = TOKEN_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ttl = float(ttl_seconds)
+        self._api_key: str | None = None
+        self._secret: str | None = None
+        self._token: str | None = None
+        self._expires_at: float | None = None
+        if token is not None:
+            if api_key is not None or secret is not None:
+                raise CredentialsError("give either token= or api_key= and secret=, not both")
+            self._set_ready_token(token, source="the token")
+        elif api_key is not None and secret is not None:
+            if not api_key.strip() or not secret:
+                raise CredentialsError("api_key and secret must not be empty")
+            if self._ttl <= TOKEN_REFRESH_MARGIN_SECONDS:
+                raise CredentialsError(
+                    f"ttl_seconds must be more than {TOKEN_REFRESH_MARGIN_SECONDS:g} seconds"
+                )
+            self._api_key = api_key.strip()
+            self._secret = secret
+            if len(secret.encode()) < _MIN_SECRET_BYTES:
+                warnings.warn(
+                    f"the secret is shorter than {_MIN_SECRET_BYTES} bytes, too short for a "
+                    "safe HS256 key; VideoSDK may still accept it",
+                    CredentialsWarning,
+                    stacklevel=2,
+                )
+        else:
+            raise CredentialsError(
+                "credentials need either token= or both api_key= and secret= "
+                f"(or use Credentials.from_env() with {ENV_AUTH_TOKEN}, "
+                f"or {ENV_API_KEY} and {ENV_SECRET_KEY})"
+            )
+
+    def _set_ready_token(self, token: str, *, source: str) -> None:
+        token = token.strip()
+        if token.lower().startswith(_BEARER):
+            warnings.warn(
+                f"{source} starts with 'Bearer '; VideoSDK expects the bare token, "
+                "so the prefix was removed",
+                CredentialsWarning,
+                stacklevel=3,
+            )
+            token = token[len(_BEARER) :].strip()
+        if not token:
+            raise CredentialsError(f"{source} is empty")
+        expires_at = _token_expiry(token, source=source)
+        if expires_at is not None and expires_at <= self._clock():
+            raise CredentialsError(
+                f"{source} expired at {_utc(expires_at)}; mint a new one "
+                f"(or set {ENV_API_KEY} and {ENV_SECRET_KEY} so tokens are minted for you)"
+            )
+        self._token = token
+        self._expires_at = expires_at
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
+        """Read credentials from the environment.
+
+        ``VIDEOSDK_AUTH_TOKEN`` wins; otherwise ``VIDEOSDK_API_KEY`` and
+        ``VIDEOSDK_SECRET_KEY`` are both needed.
+
+        Raises
+        ------
+        CredentialsError
+            When none is set, naming the variables.
+        """
+        env = os.environ if environ is None else environ
+        token = env.get(ENV_AUTH_TOKEN, "").strip()
+        if token:
+            try:
+                return cls(token=token)
+            except CredentialsError as exc:
+                raise CredentialsError(f"{ENV_AUTH_TOKEN}: {exc}") from None
+        api_key = env.get(ENV_API_KEY, "").strip()
+        secret = env.get(ENV_SECRET_KEY, "").strip()
+        if api_key and secret:
+            return cls(api_key=api_key, secret=secret)
+        if api_key or secret:
+            missing = ENV_SECRET_KEY if api_key else ENV_API_KEY
+            raise CredentialsError(
+                f"{missing} is not set; set both {ENV_API_KEY} and {ENV_SECRET_KEY}, "
+                f"or {ENV_AUTH_TOKEN}"
+            )
+        raise CredentialsError(
+            f"no VideoSDK credentials found: set {ENV_AUTH_TOKEN}, "
+            f"or {ENV_API_KEY} and {ENV_SECRET_KEY}"
+        )
+
+    @property
+    def kind(self) -> str:
+        """``'minted'`` (from key and secret) or ``'token'`` (a ready token)."""
+        return "minted" if self._secret is not None else "token"
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether a fresh token can be minted (after a 401 or near expiry)."""
+        return self._secret is not None
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the current token expires (UTC), if known."""
+        with self._lock:
+            exp = self._expires_at
+        return None if exp is None else datetime.fromtimestamp(exp, tz=timezone.utc)
+
+    def __repr__(self) -> str:
+        if self._api_key is not None:
+            return f"Credentials(api_key={self._api_key[:4] + '…'!r}, secret=<hidden>)"
+        exp = self.expires_at
+        expiry = "" if exp is None else f", expires_at={exp.isoformat(timespec='seconds')!r}"
+        return f"Credentials(token=<hidden>{expiry})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("Credentials cannot be pickled (they hold a secret)")
+
+    def _mint(self) -> str:
+        assert self._api_key is not None
+        assert self._secret is not None
+        now = self._clock()
+        exp = now + self._ttl
+        payload = {
+            "apikey": self._api_key,
+            "permissions": ["allow_join"],
+            "version": 2,
+            "roles": ["crawler"],
+            "iat": int(now),
+            "exp": int(exp),
+        }
+        with warnings.catch_warnings():
+            # pyjwt warns about short HMAC keys on every encode; we warned once already.
+            insecure = getattr(jwt, "InsecureKeyLengthWarning", None)
+            if insecure is not None:
+                warnings.simplefilter("ignore", insecure)
+            token = jwt.encode(payload, self._secret, algorithm="HS256")
+        self._token = token
+        self._expires_at = float(int(exp))
+        return token
+
+    def token(self, *, force_refresh: bool = False) -> str:
+        """Return a token valid for at least the refresh margin, minting if needed.
+
+        Raises
+        ------
+        CredentialsError
+            A ready token that has expired (it cannot be renewed here).
+        """
+        with self._lock:
+            now = self._clock()
+            if self._secret is not None:
+                stale = (
+                    self._token is None
+                    or self._expires_at is None
+                    or self._expires_at - now <= TOKEN_REFRESH_MARGIN_SECONDS
+                )
+                if force_refresh or stale:
+                    return self._mint()
+                assert self._token is not None
+                return self._token
+            assert self._token is not None
+            if self._expires_at is not None and self._expires_at <= now:
+                raise CredentialsError(
+                    f"the token expired at {_utc(self._expires_at)} during the fetch; "
+                    f"set {ENV_API_KEY} and {ENV_SECRET_KEY} so tokens are re-minted"
+                )
+            return self._token
+
+    def auth(self) -> JWTAuth:
+        """The `httpx.Auth` that signs requests with these credentials."""
+        return JWTAuth(self)
+
+
+class JWTAuth(httpx.Auth):
+    """Sets ``Authorization: <token>`` (no prefix); on a 401, re-mints once and retries."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    def __repr__(self) -> str:
+        return f"JWTAuth({self._credentials!r})"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Sign the request; if refused with 401 and a fresh token can be minted, retry once."""
+        request.headers["Authorization"] = self._credentials.token()
+        response = yield request
+        if response.status_code == 401 and self._credentials.can_refresh:
+            request.headers["Authorization"] = self._credentials.token(force_refresh=True)
+            yield request

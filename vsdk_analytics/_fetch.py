@@ -1,0 +1,425 @@
+"""The page fetcher: every page of the sessions list, concurrently and completely.
+
+The plan, in `fetch_frame`:
+
+1. Fetch page 1; read ``totalItems`` and the ``perPage`` the server echoes
+   (it may clamp what was asked). ``pageInfo.total`` is never trusted.
+2. Fetch the other planned pages concurrently, at most ``max_concurrency`` in
+   flight, under an AIMD limit that halves on 429 and creeps back up.
+3. While the last page fetched is full (totals missing or too small), keep
+   going a window of pages at a time until a short or empty page.
+4. Sessions created while paging shift offsets (the list is newest first).
+   Each response carries the total at that instant, which fixes where its
+   rows sit counted from the oldest session; the gaps left are re-fetched
+   from their current pages until every session that existed when the fetch
+   started has been seen.
+5. Deduplicate on session id (newest ``updatedAt`` wins) and sort.
+
+Each request is retried on 408/429/5xx, timeouts, dropped connections and
+garbled bodies, with capped, jittered backoff that honours ``Retry-After``.
+When a page still fails, `IncompleteFetchError` carries every session fetched
+and the page numbers that were not. Page bodies are parsed on worker threads
+(Polars releases the GIL) while other requests are in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import httpx
+import polars as pl
+
+from ._client import TransportName, build_client
+from ._constants import MAX_RETRIES, SESSIONS_PATH
+from ._credentials import Credentials
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    CompletenessWarning,
+    IncompleteFetchError,
+    ResponseFormatError,
+    status_error,
+)
+from ._normalize import ParsedPage, Problem, combine_pages, parse_page
+from ._progress import ProgressArg, make_sink
+from ._retry import AdaptiveLimit, backoff_delay, parse_retry_after, should_retry
+
+__all__ = ["FetchStats", "fetch_frame"]
+
+logger = logging.getLogger("vsdk_analytics")
+
+_MAX_REPAIR_ROUNDS = 6
+_FATAL_STATUSES = frozenset({400, 401, 403, 404})
+
+
+@dataclass(slots=True)
+class FetchStats:
+    """What a fetch did: requests, retries, pages, and what the server said."""
+
+    per_page: int = 0
+    total_items_at_start: int | None = None
+    total_items_at_end: int | None = None
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    repair_rounds: int = 0
+    peak_in_flight: int = 0
+    final_concurrency: int = 0
+    fast_pages: int = 0
+    sessions: int = 0
+    seconds: float = 0.0
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Seen:
+    """A page as received: its number at the page size, the total then, its rows."""
+
+    page: int
+    total: int | None
+    order: int
+    result: ParsedPage
+
+
+class _PageClient:
+    """Fetches one page with retries, inside the adaptive concurrency limit."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        limit: AdaptiveLimit,
+        max_retries: int,
+        timeout: float,
+        strict: bool,
+        stats: FetchStats,
+    ) -> None:
+        self._client = client
+        self._limit = limit
+        self._max_retries = max_retries
+        self._timeout = timeout
+        self._strict = strict
+        self._stats = stats
+        self._order = 0
+
+    @property
+    def window(self) -> int:
+        """How many pages to request at once when the end is unknown."""
+        return self._limit.limit
+
+    async def get(self, page: int, per_page: int) -> _Seen:
+        params = {"page": page, "perPage": per_page}
+        attempt = 0
+        while True:
+            attempt += 1
+            error, retry_after = await self._attempt(page, params, attempt)
+            if isinstance(error, _Seen):
+                return error
+            if attempt > self._max_retries:
+                raise error
+            self._stats.retries += 1
+            delay = backoff_delay(attempt, retry_after=retry_after)
+            logger.debug("page %d: %s; retry %d in %.2fs", page, error, attempt, delay)
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, page: int, params: dict[str, int], attempt: int
+    ) -> tuple[_Seen | APIError, float | None]:
+        epoch = await self._limit.acquire()
+        throttled = False
+        self._stats.requests += 1
+        url = str(self._client.base_url.join(SESSIONS_PATH).copy_merge_params(params))
+        try:
+            try:
+                response = await asyncio.wait_for(
+                    self._client.get(SESSIONS_PATH, params=params), self._timeout
+                )
+            except (httpx.TimeoutException, asyncio.TimeoutError):
+                return APITimeoutError(
+                    f"page {page}: no complete answer within {self._timeout:g}s ({url}); "
+                    "the server may be overloaded: raise timeout= or lower max_concurrency",
+                    url=url,
+                    page=page,
+                ), None
+            except httpx.TransportError as exc:
+                return APIConnectionError(
+                    f"page {page}: connection failed ({type(exc).__name__}: {exc}) ({url}); "
+                    "check the network and the base URL",
+                    url=url,
+                    page=page,
+                ), None
+            status = response.status_code
+            throttled = status == 429
+            if throttled:
+                self._stats.throttled += 1
+        finally:
+            await self._limit.release(epoch=epoch, throttled=throttled)
+        if status != 200:
+            retry_after = parse_retry_after(response.headers)
+            error = status_error(
+                status,
+                body=response.text,
+                url=url,
+                page=page,
+                retry_after=retry_after,
+                attempts=attempt,
+            )
+            if status in _FATAL_STATUSES or not should_retry(status):
+                raise error
+            return error, retry_after
+        try:
+            parsed = await asyncio.to_thread(
+                parse_page, response.content, page=page, strict=self._strict
+            )
+        except ResponseFormatError as exc:
+            exc.url = url
+            return exc, None
+        self._order += 1
+        return _Seen(page, parsed.total_items, self._order, parsed), None
+
+
+def _bottom_range(seen: _Seen, per_page: int) -> tuple[int, int] | None:
+    """Rows of a page as indices counted from the oldest session (stable under inserts)."""
+    if seen.total is None:
+        return None
+    top = (seen.page - 1) * per_page
+    hi = seen.total - top
+    return max(hi - seen.result.record_count, 0), max(hi, 0)
+
+
+def _gaps(covered: Iterable[tuple[int, int]], needed: int) -> list[tuple[int, int]]:
+    """Half-open index ranges in [0, needed) that no range in ``covered`` reaches."""
+    gaps: list[tuple[int, int]] = []
+    cursor = 0
+    for lo, hi in sorted(covered):
+        if lo > cursor:
+            gaps.append((cursor, min(lo, needed)))
+        cursor = max(cursor, hi)
+        if cursor >= needed:
+            break
+    if cursor < needed:
+        gaps.append((cursor, needed))
+    return [(lo, hi) for lo, hi in gaps if lo < hi]
+
+
+def _pages_for(gaps: list[tuple[int, int]], total_now: int, per_page: int) -> list[int]:
+    pages: set[int] = set()
+    for lo, hi in gaps:
+        # bottom index b sits at top position total_now - 1 - b
+        first = (total_now - hi) // per_page + 1
+        last = (total_now - 1 - lo) // per_page + 1
+        pages.update(range(max(first, 1), max(last, 1) + 1))
+    return sorted(pages)
+
+
+class _Run:
+    """One fetch: the paging plan, its bookkeeping, and the final frame."""
+
+    def __init__(
+        self, pages: _PageClient, *, per_page: int, stats: FetchStats, progress: ProgressArg
+    ) -> None:
+        self._pages = pages
+        self._asked = per_page
+        self._stats = stats
+        self._seen: list[_Seen] = []
+        self._failed: dict[int, BaseException] = {}
+        self._sink = make_sink(progress)
+        self._planned = 0
+        self._done = 0
+        self._sessions = 0
+
+    def _record(self, seen: _Seen) -> None:
+        self._seen.append(seen)
+        self._done += 1
+        self._sessions += seen.result.record_count
+        self._stats.fast_pages += seen.result.fast
+        self._stats.problems.extend(seen.result.problems)
+        self._sink.update(self._done, max(self._planned, self._done), self._sessions)
+
+    async def _fetch_many(self, pages: list[int], per_page: int) -> list[_Seen]:
+        self._planned += len(pages)
+        tasks = [asyncio.ensure_future(self._pages.get(p, per_page)) for p in pages]
+        out: list[_Seen] = []
+        try:
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for page, result in zip(pages, results, strict=True):
+            if isinstance(result, _Seen):
+                self._record(result)
+                out.append(result)
+            elif isinstance(result, Exception):
+                self._failed[page] = result
+            else:
+                raise result
+        return out
+
+    async def run(self) -> pl.DataFrame:
+        try:
+            return await self._run()
+        finally:
+            self._sink.close()
+
+    async def _run(self) -> pl.DataFrame:
+        self._planned = 1
+        first = await self._pages.get(1, self._asked)
+        self._record(first)
+        info = first.result
+        per_page = self._resolve_per_page(info)
+        self._stats.per_page = per_page
+        total0 = info.total_items
+        self._stats.total_items_at_start = total0
+        if info.record_count == 0 or (total0 is not None and total0 <= info.record_count):
+            return self._finish(per_page, total0)
+
+        last_page = 1
+        if total0 is not None:
+            last_page = max(math.ceil(total0 / per_page), 1)
+            await self._fetch_many(list(range(2, last_page + 1)), per_page)
+        # Totals missing or too small: go on while the last page is full.
+        while not self._failed:
+            tail = max(
+                (s for s in self._seen if s.page == last_page),
+                key=lambda s: s.order,
+                default=None,
+            )
+            if tail is None or tail.result.record_count < per_page:
+                break
+            if total0 is not None:
+                warnings.warn(
+                    f"the server reported {total0} sessions but page {last_page} was full; "
+                    "fetching on until a short page",
+                    CompletenessWarning,
+                    stacklevel=4,
+                )
+                total0 = None
+            window = list(range(last_page + 1, last_page + 1 + self._pages.window))
+            counts = {
+                s.page: s.result.record_count for s in await self._fetch_many(window, per_page)
+            }
+            if any(counts.get(p, 0) < per_page for p in window):
+                break
+            last_page = window[-1]
+        if total0 is not None and not self._failed:
+            await self._repair_shifts(per_page, total0)
+        return self._finish(per_page, total0)
+
+    def _resolve_per_page(self, info: ParsedPage) -> int:
+        echoed = info.per_page
+        if echoed is not None and echoed > 0:
+            if echoed != self._asked:
+                logger.info("server serves %d sessions per page (asked %d)", echoed, self._asked)
+            return echoed
+        n = info.record_count
+        if 0 < n < self._asked and (info.total_items or 0) > n:
+            return n  # clamped without saying so
+        return self._asked
+
+    async def _repair_shifts(self, per_page: int, total0: int) -> None:
+        """Re-fetch the pages where sessions that existed at the start may hide."""
+        for _ in range(_MAX_REPAIR_ROUNDS):
+            totals = [s.total for s in self._seen if s.total is not None]
+            if all(t == total0 for t in totals):
+                return
+            ranges = [r for s in self._seen if (r := _bottom_range(s, per_page)) is not None]
+            gaps = _gaps(ranges, total0)
+            if not gaps:
+                return
+            latest = max(self._seen, key=lambda s: s.order)
+            total_now = latest.total if latest.total is not None else max(totals)
+            pages = _pages_for(gaps, total_now, per_page)
+            self._stats.repair_rounds += 1
+            logger.info(
+                "sessions arrived while paging (%d -> %d); re-fetching %d pages",
+                total0,
+                total_now,
+                len(pages),
+            )
+            await self._fetch_many(pages, per_page)
+            if self._failed:
+                return
+        ranges = [r for s in self._seen if (r := _bottom_range(s, per_page)) is not None]
+        if _gaps(ranges, total0):
+            warnings.warn(
+                "sessions kept arriving while paging; some that existed at the start may be "
+                f"missing after {_MAX_REPAIR_ROUNDS} repair rounds: fetch again later",
+                CompletenessWarning,
+                stacklevel=3,
+            )
+
+    def _finish(self, per_page: int, total0: int | None) -> pl.DataFrame:
+        frame = combine_pages([s.result.rows for s in sorted(self._seen, key=lambda s: s.order)])
+        totals = [s.total for s in self._seen if s.total is not None]
+        self._stats.total_items_at_end = (
+            max(self._seen, key=lambda s: s.order).total if totals else None
+        )
+        self._stats.pages = len(self._seen)
+        self._stats.sessions = frame.height
+        if self._failed:
+            missing = sorted(self._failed)
+            cause = self._failed[missing[0]]
+            raise IncompleteFetchError(
+                f"{len(missing)} of {len(missing) + len(self._seen)} pages failed after retries "
+                f"(first: {cause}); the {frame.height} sessions fetched are in .sessions and the "
+                f"missing page numbers (at {per_page} per page) in .missing_pages",
+                sessions=frame,
+                missing_pages=missing,
+                per_page=per_page,
+            ) from cause
+        if total0 is not None and frame.height < total0:
+            warnings.warn(
+                f"the server reported {total0} sessions but {frame.height} distinct ones came "
+                "back; sessions may have been deleted while paging, or the server's total is off",
+                CompletenessWarning,
+                stacklevel=3,
+            )
+        return frame
+
+
+async def fetch_frame(
+    credentials: Credentials,
+    *,
+    base_url: str,
+    per_page: int,
+    max_concurrency: int,
+    progress: ProgressArg,
+    strict: bool,
+    max_retries: int = MAX_RETRIES,
+    timeout: float = 30.0,
+    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+) -> tuple[pl.DataFrame, FetchStats]:
+    """Fetch every session into one frame; see the module docstring for the plan."""
+    started = time.perf_counter()
+    stats = FetchStats()
+    limit = AdaptiveLimit(max_concurrency)
+    async with build_client(
+        base_url=base_url,
+        credentials=credentials,
+        max_concurrency=max_concurrency,
+        timeout=timeout,
+        transport=transport,
+    ) as client:
+        pages = _PageClient(
+            client,
+            limit=limit,
+            max_retries=max_retries,
+            timeout=timeout,
+            strict=strict,
+            stats=stats,
+        )
+        frame = await _Run(pages, per_page=per_page, stats=stats, progress=progress).run()
+    stats.peak_in_flight = limit.peak_in_flight
+    stats.final_concurrency = limit.limit
+    stats.seconds = time.perf_counter() - started
+    return frame, stats

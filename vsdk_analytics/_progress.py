@@ -1,0 +1,105 @@
+"""Progress reporting for long fetches: tqdm in a terminal or notebook, silent elsewhere.
+
+``progress=None`` (the default everywhere) shows a bar only when someone can
+see it: a Jupyter kernel, or a terminal on stderr. ``True`` forces it,
+``False`` silences it, and a callable receives `FetchProgress` updates
+(for GUIs, logs or tests).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["FetchProgress", "ProgressArg", "ProgressSink", "make_sink"]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchProgress:
+    """A snapshot of a fetch: pages done, pages known so far, sessions received."""
+
+    pages_done: int
+    pages_total: int | None
+    sessions: int
+
+
+ProgressArg = bool | Callable[[FetchProgress], None] | None
+
+
+class ProgressSink(Protocol):
+    """What the fetcher reports to."""
+
+    def update(self, pages_done: int, pages_total: int | None, sessions: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Null:
+    def update(self, pages_done: int, pages_total: int | None, sessions: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Callback:
+    def __init__(self, fn: Callable[[FetchProgress], None]) -> None:
+        self._fn = fn
+
+    def update(self, pages_done: int, pages_total: int | None, sessions: int) -> None:
+        self._fn(FetchProgress(pages_done, pages_total, sessions))
+
+    def close(self) -> None:
+        pass
+
+
+class _Tqdm:
+    def __init__(self, notebook: bool) -> None:
+        if notebook:
+            from tqdm.notebook import tqdm  # noqa: PLC0415 - only in Jupyter
+        else:
+            from tqdm import tqdm  # noqa: PLC0415
+        self._bar: Any = tqdm(total=None, unit="page", desc="sessions", leave=True)
+
+    def update(self, pages_done: int, pages_total: int | None, sessions: int) -> None:
+        bar = self._bar
+        if pages_total is not None and bar.total != pages_total:
+            bar.total = pages_total
+        bar.set_postfix_str(f"{sessions:,} sessions", refresh=False)
+        bar.update(pages_done - bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    get = getattr(shell, "get_ipython", None)
+    ip = get() if callable(get) else None
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def _has_widgets() -> bool:
+    try:
+        import ipywidgets  # type: ignore[import-not-found,unused-ignore] # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def make_sink(progress: ProgressArg) -> ProgressSink:
+    """Resolve the ``progress=`` argument into a sink."""
+    if progress is False:
+        return _Null()
+    if callable(progress):
+        return _Callback(progress)
+    notebook = _in_notebook()
+    stream = sys.stderr
+    interactive = notebook or (stream is not None and stream.isatty())
+    if progress is None and not interactive:
+        return _Null()
+    return _Tqdm(notebook=notebook and _has_widgets())

@@ -1,0 +1,67 @@
+"""Run the async core from synchronous code, in a script or inside Jupyter's loop.
+
+With no event loop running, `run_sync` uses `asyncio.run`. Inside a running
+loop (Jupyter, IPython, an async framework) it runs the coroutine on a worker
+thread with its own loop and waits for it, without patching any loop. Ctrl-C
+(KeyboardInterrupt) cancels the coroutine, waits for it to clean up (open
+connections closed, no task left behind), then re-raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["run_sync"]
+
+T = TypeVar("T")
+
+
+def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``factory()`` to completion and return its result."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    return _run_in_thread(factory)
+
+
+def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    loop = asyncio.new_event_loop()
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            task = loop.create_task(factory())
+            box["task"] = task
+            box["result"] = loop.run_until_complete(task)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+                done.set()
+
+    thread = threading.Thread(target=target, name="vsdk-analytics-fetch", daemon=True)
+    thread.start()
+    try:
+        done.wait()
+    except BaseException:
+        task = box.get("task")
+        if task is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(task.cancel)
+        done.wait()
+        thread.join()
+        raise
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]  # type: ignore[no-any-return]
