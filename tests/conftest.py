@@ -35,7 +35,11 @@ _real_connect = socket.socket.connect
 
 def _guarded_connect(self: socket.socket, address: object) -> object:
     host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and host not in {"127.0.0.1", "::1", "localhost"} and not host.startswith("127."):
+    if (
+        isinstance(host, str)
+        and host not in {"127.0.0.1", "::1", "localhost"}
+        and not host.startswith("127.")
+    ):
         if self.family in (socket.AF_INET, socket.AF_INET6):
             raise RuntimeError(f"tests must not leave this machine (tried {address!r})")
     return _real_connect(self, address)  # type: ignore[arg-type]

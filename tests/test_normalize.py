@@ -22,8 +22,10 @@ UTC = timezone.utc
 
 def record(i: int = 0, **overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "webhook": {"endpoint": "https://hooks.example.com/a", "events": [
-            "ai-deployment-session-starting", "ai-deployment-session-started"]},
+        "webhook": {
+            "endpoint": "https://hooks.example.com/a",
+            "events": ["ai-deployment-session-starting", "ai-deployment-session-started"],
+        },
         "status": "completed",
         "deploymentId": "2f5f787c-0386-4ae0-929c-f5853628267a",
         "tag": "v1.0",
@@ -57,7 +59,10 @@ def test_vendor_example_normalizes_to_the_schema() -> None:
     assert row["session_id"] == "788d0173-fa9c-404b-a2cf-000000000000"
     assert row["start"] == datetime(2025, 6, 18, 11, 15, 7, 275000, tzinfo=UTC)
     assert row["duration_s"] == 56.0
-    assert row["webhook_events"] == ["ai-deployment-session-starting", "ai-deployment-session-started"]
+    assert row["webhook_events"] == [
+        "ai-deployment-session-starting",
+        "ai-deployment-session-started",
+    ]
     assert json.loads(row["metadata"]) == {"room": "r0", "n": {"x": [1, 2]}}
     assert row["extra"] is None
     assert (parsed.total_items, parsed.per_page, parsed.current_page) == (1, 10, 1)
@@ -122,7 +127,11 @@ def test_metadata_whitespace_is_compacted() -> None:
         ({"createdAt": "2025-06-18 11:15:07"}, "createdAt", "created_at"),
         ({"tag": {"name": "v1"}}, "tag", "tag"),
         ({"webhook": ["a"]}, "webhook", "webhook_endpoint"),
-        ({"webhook": {"events": "ai-deployment-session-started"}}, "webhook.events", "webhook_events"),
+        (
+            {"webhook": {"events": "ai-deployment-session-started"}},
+            "webhook.events",
+            "webhook_events",
+        ),
         ({"webhook": {"events": [{"x": 1}]}}, "webhook.events", "webhook_events"),
     ],
 )
@@ -136,18 +145,23 @@ def test_bad_values_become_null_with_originals_in_extra(
     assert parsed.rows.row(1, named=True)[column] == expected
     extra = json.loads(parsed.rows.item(1, "extra"))
     assert field in extra
-    value = overrides[field.split(".")[0]]
+    value = overrides[field.split(".", maxsplit=1)[0]]
     assert extra[field] == (value["events"] if field == "webhook.events" else value)
     assert [(p.page, p.field) for p in parsed.problems] == [(4, field)]
     assert parsed.problems[0].session_id == "788d0173-fa9c-404b-a2cf-000000000001"
-    with pytest.raises(SchemaError, match=f"page 4, session '788d0173-fa9c-404b-a2cf-000000000001': field '{field}'") as info:
+    with pytest.raises(
+        SchemaError,
+        match=f"page 4, session '788d0173-fa9c-404b-a2cf-000000000001': field '{field}'",
+    ) as info:
         parse_page(page([record(0), record(1, **overrides)]), page=4, strict=True)
     assert info.value.field == field
     assert info.value.page == 4
 
 
 def test_lossless_coercions() -> None:
-    parsed = parse_page(page([record(0, duration="12", tag=5, start="2025-06-18T13:15:07.275+02:00")]))
+    parsed = parse_page(
+        page([record(0, duration="12", tag=5, start="2025-06-18T13:15:07.275+02:00")])
+    )
     row = parsed.rows.row(0, named=True)
     assert row["duration_s"] == 12.0
     assert row["tag"] == "5"
@@ -183,13 +197,17 @@ def test_bodies_that_are_not_pages_raise_typed_errors(body: bytes, match: str) -
 
 
 def test_normalize_sessions_warns_once_naming_sessions() -> None:
-    with pytest.warns(DataQualityWarning, match=r"2 values in 1 sessions.*duration \(1\), start \(1\)"):
+    with pytest.warns(
+        DataQualityWarning, match=r"2 values in 1 sessions.*duration \(1\), start \(1\)"
+    ):
         frame = normalize_sessions([record(0), record(1, duration="x", start="nope")])
     assert frame.height == 2
 
 
 def test_combine_dedupes_keeping_newest_update_and_sorts() -> None:
-    old = record(1, status="started", updatedAt="2025-06-18T11:15:08.000Z", end=_DROP, duration=_DROP)
+    old = record(
+        1, status="started", updatedAt="2025-06-18T11:15:08.000Z", end=_DROP, duration=_DROP
+    )
     new = record(1, status="completed", updatedAt="2025-06-18T11:20:00.000Z")
     later = record(2, createdAt="2025-06-19T00:00:00.000Z")
     no_id_a = record(3, sessionId=_DROP)

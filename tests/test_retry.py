@@ -19,8 +19,20 @@ NOW = datetime(2025, 6, 18, 11, 0, 0, tzinfo=timezone.utc)
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(200, False), (400, False), (401, False), (403, False), (404, False), (408, True),
-     (429, True), (500, True), (502, True), (503, True), (504, True), (501, False)],
+    [
+        (200, False),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (408, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+        (501, False),
+    ],
 )
 def test_should_retry(status: int, expected: bool) -> None:
     assert should_retry(status) is expected

@@ -296,18 +296,22 @@ class _Run:
             )
             if tail is None or tail.result.record_count < per_page:
                 break
-            if total0 is not None:
+            trusted = total0 is not None and tail.total is not None
+            if trusted and tail.total is not None and tail.total > last_page * per_page:
+                break  # sessions arrived meanwhile: _repair_shifts fetches what moved
+            # A full last page: probe one page past it (a window once totals proved wrong).
+            width = 1 if trusted else self._pages.window
+            window = list(range(last_page + 1, last_page + 1 + width))
+            got = await self._fetch_many(window, per_page)
+            counts = {s.page: s.result.record_count for s in got}
+            if total0 is not None and any(counts.values()):
                 warnings.warn(
-                    f"the server reported {total0} sessions but page {last_page} was full; "
-                    "fetching on until a short page",
+                    f"the server reported {total0} sessions but there are more after page "
+                    f"{last_page}; fetching on until a short page",
                     CompletenessWarning,
                     stacklevel=4,
                 )
                 total0 = None
-            window = list(range(last_page + 1, last_page + 1 + self._pages.window))
-            counts = {
-                s.page: s.result.record_count for s in await self._fetch_many(window, per_page)
-            }
             if any(counts.get(p, 0) < per_page for p in window):
                 break
             last_page = window[-1]
