@@ -39,9 +39,8 @@ def _guarded_connect(self: socket.socket, address: object) -> object:
         isinstance(host, str)
         and host not in {"127.0.0.1", "::1", "localhost"}
         and not host.startswith("127.")
-    ):
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            raise RuntimeError(f"tests must not leave this machine (tried {address!r})")
+    ) and self.family in (socket.AF_INET, socket.AF_INET6):
+        raise RuntimeError(f"tests must not leave this machine (tried {address!r})")
     return _real_connect(self, address)  # type: ignore[arg-type]
 
 
