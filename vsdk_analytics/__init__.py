@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import _namespace  # noqa: F401 - registers the `.vsdk` frame namespace
 from ._api import fetch_sessions, fetch_sessions_async
 from ._credentials import Credentials
 from ._errors import (
@@ -31,7 +32,17 @@ from ._errors import (
     VideoSDKError,
     VideoSDKWarning,
 )
+from ._helpers import (
+    duration_distribution,
+    duration_histogram,
+    peak_concurrency,
+    sessions_over_time,
+    status_breakdown,
+    tag_counts,
+    unnest_metadata,
+)
 from ._normalize import normalize_sessions
+from ._parquet import read_parquet, write_parquet
 from ._progress import FetchProgress
 from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
 
@@ -62,9 +73,18 @@ __all__ = [
     "ServerError",
     "VideoSDKError",
     "VideoSDKWarning",
+    "duration_distribution",
+    "duration_histogram",
     "fetch_sessions",
     "fetch_sessions_async",
     "normalize_sessions",
+    "peak_concurrency",
+    "read_parquet",
+    "sessions_over_time",
+    "status_breakdown",
+    "tag_counts",
+    "unnest_metadata",
+    "write_parquet",
 ]
 
 
