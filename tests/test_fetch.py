@@ -323,3 +323,74 @@ def test_no_redirects_are_followed() -> None:
 
     with pytest.raises(Exception, match="HTTP 302"):
         fetch(handler, max_retries=0)
+
+
+# --- date ranges (since / until) -------------------------------------------------
+
+
+def _created(frame: Any) -> list[Any]:
+    return frame["created_at"].to_list()
+
+
+def test_since_stops_paging_early_and_keeps_exactly_the_range() -> None:
+    api = ListAPI(5000)  # one session a second, newest first
+    since = "2025-06-01T01:00:00Z"  # the newest 1400 sessions (3600 .. 4999)
+    frame, stats = asyncio.run(
+        fetch_with_stats(
+            CREDS,
+            base_url=BASE,
+            transport=httpx.MockTransport(api),
+            per_page=100,
+            max_concurrency=4,
+            progress=False,
+            since=since,
+        )
+    )
+    expected = {r["sessionId"] for r in api.records if r["createdAt"] >= "2025-06-01T01:00:00.000Z"}
+    assert set(frame["session_id"]) == expected
+    assert frame.height == len(expected) == 1400
+    assert stats.early_stop
+    pages = {p for p, _ in api.requests}
+    assert max(pages) <= 15 + 4  # 14 pages hold the range; at most one window more
+    assert len(api.requests) < 50 / 2
+
+
+def test_until_is_exclusive_and_combines_with_since() -> None:
+    api = ListAPI(600)
+    frame = fetch(api, per_page=100, since="2025-06-01T00:05:00Z", until="2025-06-01T00:06:00Z")
+    assert frame.height == 60
+    assert min(_created(frame)).isoformat() == "2025-06-01T00:05:00+00:00"
+    assert max(_created(frame)).isoformat() == "2025-06-01T00:05:59+00:00"
+
+
+def test_since_with_inserts_while_paging_keeps_the_range_complete() -> None:
+    api = ListAPI(3000, insert_on={2, 3, 5, 7, 11})
+    frame = fetch(api, per_page=100, max_concurrency=4, since="2025-06-01T00:20:00Z")
+    expected = {r for r in api.original_ids if int(r[1:]) >= 1200}
+    got = set(frame["session_id"])
+    assert expected <= got
+    assert frame["session_id"].n_unique() == frame.height
+
+
+def test_since_falls_back_to_a_full_fetch_when_pages_are_not_newest_first() -> None:
+    api = ListAPI(1000)
+    api.records.reverse()  # oldest first
+    with pytest.warns(CompletenessWarning, match="not ordered newest first"):
+        frame = fetch(api, per_page=100, since="2025-06-01T00:15:00Z")
+    assert frame.height == 100
+    # every page, plus the probe past a full last page that a full fetch makes
+    assert {p for p, _ in api.requests} == set(range(1, 12))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"since": "2025-06-01T00:00:00"}, "no time zone"),
+        ({"since": "last week"}, "not an ISO-8601"),
+        ({"since": "2025-06-02T00:00:00Z", "until": "2025-06-01T00:00:00Z"}, "must be after"),
+        ({"until": 5}, "datetime or ISO-8601"),
+    ],
+)
+def test_bad_ranges_are_refused(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        fetch(ListAPI(1), **kwargs)

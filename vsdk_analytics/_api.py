@@ -7,6 +7,8 @@ The sync function wraps the async one (`run_sync`); there is one implementation.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import httpx
 import polars as pl
 
@@ -14,7 +16,7 @@ from ._client import TransportName, resolve_base_url
 from ._constants import DEFAULT_MAX_CONCURRENCY, DEFAULT_PER_PAGE, MAX_RETRIES, READ_TIMEOUT_SECONDS
 from ._credentials import Credentials
 from ._errors import ConfigurationError
-from ._fetch import FetchStats, fetch_frame
+from ._fetch import FetchStats, TimeRange, fetch_frame
 from ._normalize import warn_problems
 from ._progress import ProgressArg
 from ._sync import run_sync
@@ -25,6 +27,38 @@ __all__ = ["fetch_sessions", "fetch_sessions_async", "fetch_with_stats"]
 def _whole(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _instant(name: str, value: datetime | str | None) -> datetime | None:
+    """An aware datetime in UTC from a datetime or ISO-8601 text; naive ones are refused."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        text = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}={value!r} is not an ISO-8601 timestamp (e.g. '2025-06-18T00:00:00Z')"
+            ) from None
+    elif isinstance(value, datetime):
+        parsed = value
+    else:
+        raise ConfigurationError(f"{name} must be a datetime or ISO-8601 text, got {value!r}")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ConfigurationError(
+            f"{name}={value!r} has no time zone; give an aware datetime "
+            "(e.g. datetime(2025, 6, 18, tzinfo=timezone.utc)) or text ending in Z or +00:00"
+        )
+    return parsed.astimezone(timezone.utc)
+
+
+def _time_range(since: datetime | str | None, until: datetime | str | None) -> TimeRange:
+    lo, hi = _instant("since", since), _instant("until", until)
+    if lo is not None and hi is not None and hi <= lo:
+        raise ConfigurationError(f"until ({hi.isoformat()}) must be after since ({lo.isoformat()})")
+    return TimeRange(lo, hi)
 
 
 def _check(per_page: int, max_concurrency: int, max_retries: int, timeout: float) -> None:
@@ -46,9 +80,12 @@ async def fetch_with_stats(
     max_retries: int = MAX_RETRIES,
     timeout: float = READ_TIMEOUT_SECONDS,
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
 ) -> tuple[pl.DataFrame, FetchStats]:
     """`fetch_sessions_async`, also returning the fetch's `FetchStats`."""
     _check(per_page, max_concurrency, max_retries, timeout)
+    time_range = _time_range(since, until)
     url = resolve_base_url(base_url)
     creds = credentials if credentials is not None else Credentials.from_env()
     frame, stats = await fetch_frame(
@@ -61,6 +98,7 @@ async def fetch_with_stats(
         max_retries=max_retries,
         timeout=timeout,
         transport=transport,
+        time_range=time_range,
     )
     warn_problems(stats.problems, stacklevel=3)
     return frame, stats
@@ -77,6 +115,8 @@ async def fetch_sessions_async(
     max_retries: int = MAX_RETRIES,
     timeout: float = READ_TIMEOUT_SECONDS,
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
 ) -> pl.DataFrame:
     """Fetch every AI deployment session of the account (async).
 
@@ -93,6 +133,8 @@ async def fetch_sessions_async(
         max_retries=max_retries,
         timeout=timeout,
         transport=transport,
+        since=since,
+        until=until,
     )
     return frame
 
@@ -108,6 +150,8 @@ def fetch_sessions(
     max_retries: int = MAX_RETRIES,
     timeout: float = READ_TIMEOUT_SECONDS,
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
 ) -> pl.DataFrame:
     """Fetch every AI deployment session of the account as a typed Polars frame.
 
@@ -142,6 +186,12 @@ def fetch_sessions(
     transport
         ``"aiohttp"`` (default, fastest), ``"httpx"``, or an
         `httpx.AsyncBaseTransport` (e.g. `httpx.MockTransport` in tests).
+    since, until
+        Keep sessions with ``since <= created_at < until``: aware datetimes or
+        ISO-8601 text with a zone (naive ones are refused). With ``since``,
+        paging stops after the first page older than it, as long as the pages
+        come newest first (checked; otherwise everything is fetched and
+        filtered, with a `CompletenessWarning`).
 
     Returns
     -------
@@ -180,5 +230,7 @@ def fetch_sessions(
             max_retries=max_retries,
             timeout=timeout,
             transport=transport,
+            since=since,
+            until=until,
         )
     )

@@ -15,6 +15,11 @@ The plan, in `fetch_frame`:
    started has been seen.
 5. Deduplicate on session id (newest ``updatedAt`` wins) and sort.
 
+With ``since=``, step 2 pages a window at a time and stops after the first page
+older than ``since``, as long as every page seen is ordered newest first
+(checked within and across pages); otherwise it fetches everything, filters,
+and says so once.
+
 Each request is retried on 408/429/5xx, timeouts, dropped connections and
 garbled bodies, with capped, jittered backoff that honours ``Retry-After``.
 When a page still fails, `IncompleteFetchError` carries every session fetched
@@ -31,6 +36,7 @@ import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import httpx
 import polars as pl
@@ -51,7 +57,7 @@ from ._normalize import ParsedPage, Problem, combine_pages, parse_page
 from ._progress import ProgressArg, make_sink
 from ._retry import AdaptiveLimit, backoff_delay, parse_retry_after, should_retry
 
-__all__ = ["FetchStats", "fetch_frame"]
+__all__ = ["FetchStats", "TimeRange", "fetch_frame"]
 
 logger = logging.getLogger("vsdk_analytics")
 
@@ -74,9 +80,27 @@ class FetchStats:
     peak_in_flight: int = 0
     final_concurrency: int = 0
     fast_pages: int = 0
+    early_stop: bool = False
     sessions: int = 0
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Keep sessions with ``since <= created_at < until`` (either bound optional, UTC)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``frame`` inside the range."""
+        keep = pl.lit(True)  # noqa: FBT003 - a literal, not a flag
+        if self.since is not None:
+            keep = keep & (pl.col("created_at") >= self.since)
+        if self.until is not None:
+            keep = keep & (pl.col("created_at") < self.until)
+        return frame if self.since is None and self.until is None else frame.filter(keep)
 
 
 @dataclass(slots=True)
@@ -195,10 +219,12 @@ def _bottom_range(seen: _Seen, per_page: int) -> tuple[int, int] | None:
     return max(hi - seen.result.record_count, 0), max(hi, 0)
 
 
-def _gaps(covered: Iterable[tuple[int, int]], needed: int) -> list[tuple[int, int]]:
-    """Half-open index ranges in [0, needed) that no range in ``covered`` reaches."""
+def _gaps(
+    covered: Iterable[tuple[int, int]], needed: int, needed_from: int = 0
+) -> list[tuple[int, int]]:
+    """Half-open index ranges in [needed_from, needed) that no range in ``covered`` reaches."""
     gaps: list[tuple[int, int]] = []
-    cursor = 0
+    cursor = needed_from
     for lo, hi in sorted(covered):
         if lo > cursor:
             gaps.append((cursor, min(lo, needed)))
@@ -224,9 +250,16 @@ class _Run:
     """One fetch: the paging plan, its bookkeeping, and the final frame."""
 
     def __init__(
-        self, pages: _PageClient, *, per_page: int, stats: FetchStats, progress: ProgressArg
+        self,
+        pages: _PageClient,
+        *,
+        per_page: int,
+        stats: FetchStats,
+        progress: ProgressArg,
+        time_range: TimeRange,
     ) -> None:
         self._pages = pages
+        self._range = time_range
         self._asked = per_page
         self._stats = stats
         self._seen: list[_Seen] = []
@@ -282,18 +315,36 @@ class _Run:
         self._stats.total_items_at_start = total0
         if info.record_count == 0 or (total0 is not None and total0 <= info.record_count):
             return self._finish(per_page, total0)
+        needed_from = 0
+        if self._range.since is not None:
+            stop = await self._page_down_to_since(per_page, total0)
+            if stop is not None:
+                needed_from = stop
+            else:
+                total0 = await self._page_to_the_end(per_page, total0, start=self._last_page())
+        else:
+            total0 = await self._page_to_the_end(per_page, total0, start=1)
+        if total0 is not None and not self._failed:
+            await self._repair_shifts(per_page, total0, needed_from)
+        return self._finish(per_page, total0)
 
-        last_page = 1
+    def _last_page(self) -> int:
+        return max(s.page for s in self._seen)
+
+    def _latest(self, page: int) -> _Seen | None:
+        return max((s for s in self._seen if s.page == page), key=lambda s: s.order, default=None)
+
+    async def _page_to_the_end(
+        self, per_page: int, total0: int | None, *, start: int
+    ) -> int | None:
+        """Fetch every page after ``start``; return the total still trusted (None if wrong)."""
+        last_page = start
         if total0 is not None:
-            last_page = max(math.ceil(total0 / per_page), 1)
-            await self._fetch_many(list(range(2, last_page + 1)), per_page)
+            last_page = max(math.ceil(total0 / per_page), start)
+            await self._fetch_many(list(range(start + 1, last_page + 1)), per_page)
         # Totals missing or too small: go on while the last page is full.
         while not self._failed:
-            tail = max(
-                (s for s in self._seen if s.page == last_page),
-                key=lambda s: s.order,
-                default=None,
-            )
+            tail = self._latest(last_page)
             if tail is None or tail.result.record_count < per_page:
                 break
             trusted = total0 is not None and tail.total is not None
@@ -309,15 +360,71 @@ class _Run:
                     f"the server reported {total0} sessions but there are more after page "
                     f"{last_page}; fetching on until a short page",
                     CompletenessWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
                 total0 = None
             if any(counts.get(p, 0) < per_page for p in window):
                 break
             last_page = window[-1]
-        if total0 is not None and not self._failed:
-            await self._repair_shifts(per_page, total0)
-        return self._finish(per_page, total0)
+        return total0
+
+    async def _page_down_to_since(self, per_page: int, total0: int | None) -> int | None:
+        """Page newest-first until a page older than ``since``.
+
+        Returns the lowest index (counted from the oldest session) that must be
+        covered, or None when the pages turned out not to be newest first (the
+        caller then fetches everything and filters).
+        """
+        since = self._range.since
+        assert since is not None
+        last_page = 1
+        max_page = math.ceil(total0 / per_page) if total0 is not None else None
+        while not self._failed:
+            if not self._newest_first():
+                warnings.warn(
+                    "pages are not ordered newest first, so a since= fetch cannot stop early; "
+                    "fetching every page and filtering",
+                    CompletenessWarning,
+                    stacklevel=5,
+                )
+                self._stats.early_stop = False
+                return None
+            tail = self._latest(last_page)
+            if tail is None:
+                break
+            older = tail.result.rows.get_column("created_at").lt(since).any()
+            if tail.result.record_count < per_page or older:
+                self._stats.early_stop = True
+                covered = _bottom_range(tail, per_page)
+                return covered[0] if covered is not None else 0
+            width = self._pages.window
+            if max_page is not None and last_page >= max_page:
+                width = 1  # at the reported end: probe one page, as for a full fetch
+            window = list(range(last_page + 1, last_page + 1 + width))
+            got = await self._fetch_many(window, per_page)
+            counts = {s.page: s.result.record_count for s in got}
+            if any(counts.get(p, 0) < per_page for p in window) and self._newest_first():
+                self._stats.early_stop = True
+                return 0
+            last_page = window[-1]
+        return 0
+
+    def _newest_first(self) -> bool:
+        """Whether every page seen so far is ordered newest first, within and across pages."""
+        bounds: dict[int, tuple[object, object]] = {}
+        for s in sorted(self._seen, key=lambda s: s.order):
+            created = s.result.rows.get_column("created_at")
+            if created.len() == 0:
+                continue
+            if created.null_count() or not created.is_sorted(descending=True):
+                return False
+            bounds[s.page] = (created.first(), created.last())
+        pages = sorted(bounds)
+        return all(
+            bounds[a][1] >= bounds[b][0]  # type: ignore[operator]
+            for a, b in zip(pages, pages[1:])
+            if b == a + 1
+        )
 
     def _resolve_per_page(self, info: ParsedPage) -> int:
         echoed = info.per_page
@@ -330,14 +437,18 @@ class _Run:
             return n  # clamped without saying so
         return self._asked
 
-    async def _repair_shifts(self, per_page: int, total0: int) -> None:
-        """Re-fetch the pages where sessions that existed at the start may hide."""
+    async def _repair_shifts(self, per_page: int, total0: int, needed_from: int = 0) -> None:
+        """Re-fetch the pages where sessions that existed at the start may hide.
+
+        ``needed_from`` is the lowest index (from the oldest session) that must
+        be covered: 0 for a full fetch, the ``since`` boundary for a range.
+        """
         for _ in range(_MAX_REPAIR_ROUNDS):
             totals = [s.total for s in self._seen if s.total is not None]
             if all(t == total0 for t in totals):
                 return
             ranges = [r for s in self._seen if (r := _bottom_range(s, per_page)) is not None]
-            gaps = _gaps(ranges, total0)
+            gaps = _gaps(ranges, total0, needed_from)
             if not gaps:
                 return
             latest = max(self._seen, key=lambda s: s.order)
@@ -354,7 +465,7 @@ class _Run:
             if self._failed:
                 return
         ranges = [r for s in self._seen if (r := _bottom_range(s, per_page)) is not None]
-        if _gaps(ranges, total0):
+        if _gaps(ranges, total0, needed_from):
             warnings.warn(
                 "sessions kept arriving while paging; some that existed at the start may be "
                 f"missing after {_MAX_REPAIR_ROUNDS} repair rounds: fetch again later",
@@ -364,6 +475,8 @@ class _Run:
 
     def _finish(self, per_page: int, total0: int | None) -> pl.DataFrame:
         frame = combine_pages([s.result.rows for s in sorted(self._seen, key=lambda s: s.order)])
+        fetched = frame.height
+        frame = self._range.apply(frame)
         totals = [s.total for s in self._seen if s.total is not None]
         self._stats.total_items_at_end = (
             max(self._seen, key=lambda s: s.order).total if totals else None
@@ -381,9 +494,9 @@ class _Run:
                 missing_pages=missing,
                 per_page=per_page,
             ) from cause
-        if total0 is not None and frame.height < total0:
+        if total0 is not None and not self._stats.early_stop and fetched < total0:
             warnings.warn(
-                f"the server reported {total0} sessions but {frame.height} distinct ones came "
+                f"the server reported {total0} sessions but {fetched} distinct ones came "
                 "back; sessions may have been deleted while paging, or the server's total is off",
                 CompletenessWarning,
                 stacklevel=3,
@@ -402,6 +515,7 @@ async def fetch_frame(
     max_retries: int = MAX_RETRIES,
     timeout: float = 30.0,
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+    time_range: TimeRange | None = None,
 ) -> tuple[pl.DataFrame, FetchStats]:
     """Fetch every session into one frame; see the module docstring for the plan."""
     started = time.perf_counter()
@@ -422,7 +536,13 @@ async def fetch_frame(
             strict=strict,
             stats=stats,
         )
-        frame = await _Run(pages, per_page=per_page, stats=stats, progress=progress).run()
+        frame = await _Run(
+            pages,
+            per_page=per_page,
+            stats=stats,
+            progress=progress,
+            time_range=time_range or TimeRange(),
+        ).run()
     stats.peak_in_flight = limit.peak_in_flight
     stats.final_concurrency = limit.limit
     stats.seconds = time.perf_counter() - started
