@@ -30,6 +30,7 @@ and the page numbers that were not. Page bodies are parsed on worker threads
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import time
@@ -95,7 +96,7 @@ class TimeRange:
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The rows of ``frame`` inside the range."""
-        keep = pl.lit(True)  # noqa: FBT003 - a literal, not a flag
+        keep = pl.lit(True)
         if self.since is not None:
             keep = keep & (pl.col("created_at") >= self.since)
         if self.until is not None:
@@ -422,7 +423,7 @@ class _Run:
         pages = sorted(bounds)
         return all(
             bounds[a][1] >= bounds[b][0]  # type: ignore[operator]
-            for a, b in zip(pages, pages[1:])
+            for a, b in itertools.pairwise(pages)
             if b == a + 1
         )
 
