@@ -394,3 +394,31 @@ def test_since_falls_back_to_a_full_fetch_when_pages_are_not_newest_first() -> N
 def test_bad_ranges_are_refused(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigurationError, match=match):
         fetch(ListAPI(1), **kwargs)
+
+
+# --- one session -----------------------------------------------------------------
+
+
+def test_fetch_session_returns_one_typed_row() -> None:
+    from vsdk_analytics import fetch_session
+
+    record = make_record(7)
+    record.pop("metadata")
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.raw_path.decode())
+        if request.url.raw_path.endswith(b"/s000007"):
+            return httpx.Response(200, json=record)
+        return httpx.Response(404, json={"error": "not found"})
+
+    row = fetch_session("s000007", CREDS, base_url=BASE, transport=httpx.MockTransport(handler))
+    assert row.schema == SESSIONS_SCHEMA
+    assert row.height == 1
+    assert row.item(0, "session_id") == "s000007"
+    assert row.item(0, "metadata") is None
+    with pytest.raises(NotFoundError):
+        fetch_session("nope/../x", CREDS, base_url=BASE, transport=httpx.MockTransport(handler))
+    assert paths[-1] == "/ai/v1/ai-deployment-sessions/nope%2F..%2Fx"
+    with pytest.raises(ConfigurationError, match="session_id"):
+        fetch_session(" ", CREDS, base_url=BASE, transport=httpx.MockTransport(handler))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import _namespace  # noqa: F401 - registers the `.vsdk` frame namespace
-from ._api import fetch_sessions, fetch_sessions_async
+from ._api import fetch_session, fetch_session_async, fetch_sessions, fetch_sessions_async
 from ._credentials import Credentials
 from ._errors import (
     APIConnectionError,
@@ -75,6 +75,8 @@ __all__ = [
     "VideoSDKWarning",
     "duration_distribution",
     "duration_histogram",
+    "fetch_session",
+    "fetch_session_async",
     "fetch_sessions",
     "fetch_sessions_async",
     "normalize_sessions",

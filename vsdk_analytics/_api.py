@@ -16,12 +16,18 @@ from ._client import TransportName, resolve_base_url
 from ._constants import DEFAULT_MAX_CONCURRENCY, DEFAULT_PER_PAGE, MAX_RETRIES, READ_TIMEOUT_SECONDS
 from ._credentials import Credentials
 from ._errors import ConfigurationError
-from ._fetch import FetchStats, TimeRange, fetch_frame
+from ._fetch import FetchStats, TimeRange, fetch_frame, fetch_one_frame
 from ._normalize import warn_problems
 from ._progress import ProgressArg
 from ._sync import run_sync
 
-__all__ = ["fetch_sessions", "fetch_sessions_async", "fetch_with_stats"]
+__all__ = [
+    "fetch_session",
+    "fetch_session_async",
+    "fetch_sessions",
+    "fetch_sessions_async",
+    "fetch_with_stats",
+]
 
 
 def _whole(name: str, value: object, minimum: int) -> None:
@@ -232,5 +238,70 @@ def fetch_sessions(
             transport=transport,
             since=since,
             until=until,
+        )
+    )
+
+
+async def fetch_session_async(
+    session_id: str,
+    credentials: Credentials | None = None,
+    *,
+    base_url: str | None = None,
+    strict: bool = False,
+    max_retries: int = MAX_RETRIES,
+    timeout: float = READ_TIMEOUT_SECONDS,
+    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+) -> pl.DataFrame:
+    """Fetch one session by id (async); see `fetch_session`."""
+    given: object = session_id
+    if not isinstance(given, str) or not given.strip():
+        raise ConfigurationError(f"session_id must be a non-empty string, got {session_id!r}")
+    _check(1, 1, max_retries, timeout)
+    url = resolve_base_url(base_url)
+    creds = credentials if credentials is not None else Credentials.from_env()
+    frame, stats = await fetch_one_frame(
+        creds,
+        [session_id.strip()],
+        base_url=url,
+        max_concurrency=1,
+        strict=strict,
+        max_retries=max_retries,
+        timeout=timeout,
+        transport=transport,
+    )
+    warn_problems(stats.problems, stacklevel=3)
+    return frame
+
+
+def fetch_session(
+    session_id: str,
+    credentials: Credentials | None = None,
+    *,
+    base_url: str | None = None,
+    strict: bool = False,
+    max_retries: int = MAX_RETRIES,
+    timeout: float = READ_TIMEOUT_SECONDS,
+    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+) -> pl.DataFrame:
+    """Fetch one session by id from ``GET /ai/v1/ai-deployment-sessions/{sessionId}``.
+
+    Returns a one-row frame with `SESSIONS_SCHEMA`. That endpoint returns no
+    webhook or metadata, so ``webhook_endpoint``, ``webhook_events`` and
+    ``metadata`` are null. Useful to refresh sessions that were still running.
+
+    Raises
+    ------
+    NotFoundError
+        The API does not know the id.
+    """
+    return run_sync(
+        lambda: fetch_session_async(
+            session_id,
+            credentials,
+            base_url=base_url,
+            strict=strict,
+            max_retries=max_retries,
+            timeout=timeout,
+            transport=transport,
         )
     )

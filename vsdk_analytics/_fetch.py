@@ -35,9 +35,11 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
+from urllib.parse import quote
 
 import httpx
 import polars as pl
@@ -54,13 +56,15 @@ from ._errors import (
     ResponseFormatError,
     status_error,
 )
-from ._normalize import ParsedPage, Problem, combine_pages, parse_page
+from ._normalize import ParsedPage, Problem, combine_pages, parse_page, parse_session
 from ._progress import ProgressArg, make_sink
 from ._retry import AdaptiveLimit, backoff_delay, parse_retry_after, should_retry
 
-__all__ = ["FetchStats", "TimeRange", "fetch_frame"]
+__all__ = ["FetchStats", "TimeRange", "fetch_frame", "fetch_one_frame"]
 
 logger = logging.getLogger("vsdk_analytics")
+
+T = TypeVar("T")
 
 _MAX_REPAIR_ROUNDS = 6
 _FATAL_STATUSES = frozenset({400, 401, 403, 404})
@@ -141,42 +145,76 @@ class _PageClient:
         return self._limit.limit
 
     async def get(self, page: int, per_page: int) -> _Seen:
+        """One list page, normalized, retried as needed."""
         params = {"page": page, "perPage": per_page}
+        parsed = await self.request(
+            SESSIONS_PATH,
+            params,
+            where=f"page {page}",
+            page=page,
+            parse=lambda body: parse_page(body, page=page, strict=self._strict),
+        )
+        self._order += 1
+        return _Seen(page, parsed.total_items, self._order, parsed)
+
+    async def request(
+        self,
+        path: str,
+        params: dict[str, int] | None,
+        *,
+        where: str,
+        page: int | None,
+        parse: Callable[[bytes], T],
+    ) -> T:
+        """GET ``path``; retry 408/429/5xx, transport errors and garbled bodies.
+
+        ``parse`` runs on a worker thread and raises `ResponseFormatError` for
+        a body it cannot use (retried like a server error).
+        """
         attempt = 0
         while True:
             attempt += 1
-            error, retry_after = await self._attempt(page, params, attempt)
-            if isinstance(error, _Seen):
-                return error
+            outcome, retry_after = await self._attempt(
+                path, params, where=where, page=page, attempt=attempt, parse=parse
+            )
+            if not isinstance(outcome, APIError):
+                return outcome
             if attempt > self._max_retries:
-                raise error
+                raise outcome
             self._stats.retries += 1
             delay = backoff_delay(attempt, retry_after=retry_after)
-            logger.debug("page %d: %s; retry %d in %.2fs", page, error, attempt, delay)
+            logger.debug("%s: %s; retry %d in %.2fs", where, outcome, attempt, delay)
             await asyncio.sleep(delay)
 
     async def _attempt(
-        self, page: int, params: dict[str, int], attempt: int
-    ) -> tuple[_Seen | APIError, float | None]:
+        self,
+        path: str,
+        params: dict[str, int] | None,
+        *,
+        where: str,
+        page: int | None,
+        attempt: int,
+        parse: Callable[[bytes], T],
+    ) -> tuple[T | APIError, float | None]:
         epoch = await self._limit.acquire()
         throttled = False
         self._stats.requests += 1
-        url = str(self._client.base_url.join(SESSIONS_PATH).copy_merge_params(params))
+        url = str(self._client.base_url.join(path).copy_merge_params(params or {}))
         try:
             try:
                 response = await asyncio.wait_for(
-                    self._client.get(SESSIONS_PATH, params=params), self._timeout
+                    self._client.get(path, params=params), self._timeout
                 )
             except (httpx.TimeoutException, asyncio.TimeoutError):
                 return APITimeoutError(
-                    f"page {page}: no complete answer within {self._timeout:g}s ({url}); "
+                    f"{where}: no complete answer within {self._timeout:g}s ({url}); "
                     "the server may be overloaded: raise timeout= or lower max_concurrency",
                     url=url,
                     page=page,
                 ), None
             except httpx.TransportError as exc:
                 return APIConnectionError(
-                    f"page {page}: connection failed ({type(exc).__name__}: {exc}) ({url}); "
+                    f"{where}: connection failed ({type(exc).__name__}: {exc}) ({url}); "
                     "check the network and the base URL",
                     url=url,
                     page=page,
@@ -201,14 +239,10 @@ class _PageClient:
                 raise error
             return error, retry_after
         try:
-            parsed = await asyncio.to_thread(
-                parse_page, response.content, page=page, strict=self._strict
-            )
+            return await asyncio.to_thread(parse, response.content), None
         except ResponseFormatError as exc:
             exc.url = url
             return exc, None
-        self._order += 1
-        return _Seen(page, parsed.total_items, self._order, parsed), None
 
 
 def _bottom_range(seen: _Seen, per_page: int) -> tuple[int, int] | None:
@@ -548,3 +582,57 @@ async def fetch_frame(
     stats.final_concurrency = limit.limit
     stats.seconds = time.perf_counter() - started
     return frame, stats
+
+
+async def fetch_one_frame(
+    credentials: Credentials,
+    session_ids: list[str],
+    *,
+    base_url: str,
+    max_concurrency: int,
+    strict: bool,
+    max_retries: int = MAX_RETRIES,
+    timeout: float = 30.0,
+    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+) -> tuple[pl.DataFrame, FetchStats]:
+    """Fetch sessions one by one from ``GET .../ai-deployment-sessions/{id}``.
+
+    The endpoint returns no webhook or metadata, so those columns are null.
+    Ids the API does not know raise `NotFoundError`.
+    """
+    started = time.perf_counter()
+    stats = FetchStats()
+    limit = AdaptiveLimit(max_concurrency)
+    async with build_client(
+        base_url=base_url,
+        credentials=credentials,
+        max_concurrency=max_concurrency,
+        timeout=timeout,
+        transport=transport,
+    ) as client:
+        requester = _PageClient(
+            client,
+            limit=limit,
+            max_retries=max_retries,
+            timeout=timeout,
+            strict=strict,
+            stats=stats,
+        )
+
+        async def one(session_id: str) -> pl.DataFrame:
+            path = f"{SESSIONS_PATH}/{quote(session_id, safe='')}"
+            rows, problems = await requester.request(
+                path,
+                None,
+                where=f"session {session_id}",
+                page=None,
+                parse=lambda body: parse_session(body, strict=strict),
+            )
+            stats.problems.extend(problems)
+            return rows
+
+        frames = await asyncio.gather(*(one(sid) for sid in session_ids))
+    stats.peak_in_flight = limit.peak_in_flight
+    stats.sessions = len(frames)
+    stats.seconds = time.perf_counter() - started
+    return combine_pages(frames), stats
