@@ -39,6 +39,7 @@ __all__ = [
     "empty_sessions",
     "normalize_sessions",
     "parse_page",
+    "parse_session",
     "warn_problems",
 ]
 
@@ -231,6 +232,28 @@ def parse_page(body: bytes, *, page: int | None = None, strict: bool = False) ->
     records: list[Any] = obj["data"]
     rows, problems = _exact_frame(records, page=page, strict=strict)
     return ParsedPage(rows, total, per_page, current, len(records), False, problems)
+
+
+def parse_session(body: bytes, *, strict: bool = False) -> tuple[pl.DataFrame, list[Problem]]:
+    """Normalize the single-session endpoint's body (a bare object, or one under ``data``).
+
+    Raises
+    ------
+    ResponseFormatError
+        Not JSON, or not a session object.
+    """
+    try:
+        obj = _ANY.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ResponseFormatError(f"the session is not valid JSON ({exc})", page=None) from None
+    if isinstance(obj, dict) and isinstance(obj.get("data"), dict) and "sessionId" not in obj:
+        obj = obj["data"]
+    if not isinstance(obj, dict) or "sessionId" not in obj:
+        raise ResponseFormatError(
+            "the response is not a session object (no 'sessionId'); check the base URL",
+            page=None,
+        )
+    return _exact_frame([obj], page=None, strict=strict)
 
 
 # ---------------------------------------------------------------------------
