@@ -43,6 +43,7 @@ from ._helpers import (
 )
 from ._normalize import normalize_sessions
 from ._parquet import read_parquet, write_parquet
+from ._quality import data_quality, webhook_coverage
 from ._progress import FetchProgress
 from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
 
@@ -73,6 +74,7 @@ __all__ = [
     "ServerError",
     "VideoSDKError",
     "VideoSDKWarning",
+    "data_quality",
     "duration_distribution",
     "duration_histogram",
     "fetch_session",
@@ -86,6 +88,7 @@ __all__ = [
     "status_breakdown",
     "tag_counts",
     "unnest_metadata",
+    "webhook_coverage",
     "write_parquet",
 ]
 

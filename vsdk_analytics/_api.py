@@ -217,6 +217,7 @@ def fetch_sessions(
 
     Examples
     --------
+    >>> from vsdk_analytics import SESSIONS_SCHEMA
     >>> from vsdk_analytics.testing import FakeServer
     >>> with FakeServer(sessions=250) as server:
     ...     frame = fetch_sessions(server.credentials(), base_url=server.url, progress=False)

@@ -2,9 +2,10 @@
 
 Importing this module (``import vsdk_analytics`` does) registers ``vsdk`` on
 `polars.DataFrame` and `polars.LazyFrame`. Each method only forwards to the function
-of the same name in `vsdk_analytics._helpers` (one implementation), so
-``frame.vsdk.tag_counts(by="deployment_id")`` is ``tag_counts(frame, by="deployment_id")``
-and returns the same kind of frame it was called on.
+of the same name in `vsdk_analytics._helpers` or `vsdk_analytics._quality` (one
+implementation), so ``frame.vsdk.tag_counts(by="deployment_id")`` is
+``tag_counts(frame, by="deployment_id")`` and returns the same kind of frame it was
+called on.
 
 Examples
 --------
@@ -35,6 +36,7 @@ from ._helpers import (
     tag_counts,
     unnest_metadata,
 )
+from ._quality import data_quality, webhook_coverage
 
 __all__ = ["NAMESPACE", "VsdkDataFrameNamespace", "VsdkLazyFrameNamespace"]
 
@@ -43,7 +45,7 @@ NAMESPACE: Final = "vsdk"
 
 
 class _VsdkNamespace(Generic[FrameT]):
-    """The helpers of `vsdk_analytics._helpers`, bound to one frame."""
+    """The helpers of `vsdk_analytics._helpers` and `._quality`, bound to one frame."""
 
     def __init__(self, frame: FrameT) -> None:
         self._frame: FrameT = frame
@@ -83,6 +85,14 @@ class _VsdkNamespace(Generic[FrameT]):
     def unnest_metadata(self, keys: Sequence[str] | None = None) -> FrameT:
         """See `vsdk_analytics.unnest_metadata`."""
         return unnest_metadata(self._frame, keys)
+
+    def webhook_coverage(self, *, by: By = None) -> FrameT:
+        """See `vsdk_analytics.webhook_coverage`."""
+        return webhook_coverage(self._frame, by=by)
+
+    def data_quality(self) -> FrameT:
+        """See `vsdk_analytics.data_quality`."""
+        return data_quality(self._frame)
 
 
 class VsdkDataFrameNamespace(_VsdkNamespace[pl.DataFrame]):
