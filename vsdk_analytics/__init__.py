@@ -43,8 +43,8 @@ from ._helpers import (
 )
 from ._normalize import normalize_sessions
 from ._parquet import read_parquet, write_parquet
-from ._quality import data_quality, webhook_coverage
 from ._progress import FetchProgress
+from ._quality import data_quality, webhook_coverage
 from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
 
 if TYPE_CHECKING:
