@@ -41,6 +41,7 @@ from ._helpers import (
     tag_counts,
     unnest_metadata,
 )
+from ._incremental import SyncReport, format_sync_report, sync_sessions, sync_sessions_async
 from ._normalize import normalize_sessions
 from ._parquet import read_parquet, write_parquet
 from ._progress import FetchProgress
@@ -72,6 +73,7 @@ __all__ = [
     "ResponseFormatError",
     "SchemaError",
     "ServerError",
+    "SyncReport",
     "VideoSDKError",
     "VideoSDKWarning",
     "data_quality",
@@ -81,11 +83,14 @@ __all__ = [
     "fetch_session_async",
     "fetch_sessions",
     "fetch_sessions_async",
+    "format_sync_report",
     "normalize_sessions",
     "peak_concurrency",
     "read_parquet",
     "sessions_over_time",
     "status_breakdown",
+    "sync_sessions",
+    "sync_sessions_async",
     "tag_counts",
     "unnest_metadata",
     "webhook_coverage",

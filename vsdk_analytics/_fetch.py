@@ -97,9 +97,13 @@ class TimeRange:
 
     since: datetime | None = None
     until: datetime | None = None
+    keep_all: bool = False
+    """Page down to ``since`` as usual but keep every row fetched (incremental sync)."""
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """The rows of ``frame`` inside the range."""
+        """The rows of ``frame`` inside the range (all of them with ``keep_all``)."""
+        if self.keep_all:
+            return frame
         keep = pl.lit(True)
         if self.since is not None:
             keep = keep & (pl.col("created_at") >= self.since)

@@ -17,7 +17,8 @@ Two profiles:
 ``partition_by`` writes a Hive-style dataset directory instead of one file, e.g.
 ``start_date=2025-06-18/part-0.parquet`` (``start_date`` is derived from ``start``,
 its UTC date; a null value is ``__HIVE_DEFAULT_PARTITION__``), readable with
-``pl.scan_parquet(dir, hive_partitioning=True)``, DuckDB
+``pl.scan_parquet("dir/**/*.parquet", hive_partitioning=True)`` (the glob skips the
+sync state file an incremental dataset keeps beside its partitions), DuckDB
 ``read_parquet('dir/**/*.parquet', hive_partitioning = true)`` and Spark.
 
 Writes are atomic: everything is written under a hidden temporary name in the target's
