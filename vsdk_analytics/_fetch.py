@@ -56,7 +56,14 @@ from ._errors import (
     ResponseFormatError,
     status_error,
 )
-from ._normalize import ParsedPage, Problem, combine_pages, parse_page, parse_session
+from ._normalize import (
+    ParsedPage,
+    Problem,
+    assemble,
+    combine_pages,
+    parse_page,
+    parse_session,
+)
 from ._progress import ProgressArg, make_sink
 from ._retry import AdaptiveLimit, backoff_delay, parse_retry_after, should_retry
 
@@ -142,6 +149,11 @@ class _PageClient:
         self._strict = strict
         self._stats = stats
         self._order = 0
+
+    @property
+    def strict(self) -> bool:
+        """Whether values that do not fit raise `SchemaError`."""
+        return self._strict
 
     @property
     def window(self) -> int:
@@ -313,7 +325,6 @@ class _Run:
         self._done += 1
         self._sessions += seen.result.record_count
         self._stats.fast_pages += seen.result.fast
-        self._stats.problems.extend(seen.result.problems)
         self._sink.update(self._done, max(self._planned, self._done), self._sessions)
 
     async def _fetch_many(self, pages: list[int], per_page: int) -> list[_Seen]:
@@ -513,7 +524,10 @@ class _Run:
             )
 
     def _finish(self, per_page: int, total0: int | None) -> pl.DataFrame:
-        frame = combine_pages([s.result.rows for s in sorted(self._seen, key=lambda s: s.order)])
+        ordered = [s.result for s in sorted(self._seen, key=lambda s: s.order)]
+        rows, problems = assemble(ordered, strict=self._pages.strict)
+        self._stats.problems.extend(problems)
+        frame = combine_pages([rows])
         fetched = frame.height
         frame = self._range.apply(frame)
         totals = [s.total for s in self._seen if s.total is not None]

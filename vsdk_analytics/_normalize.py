@@ -19,9 +19,11 @@ threads); callers turn `Problem` lists into one `DataQualityWarning`.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -35,6 +37,7 @@ from ._schema import SESSIONS_SCHEMA, TIMESTAMP_FORMAT
 __all__ = [
     "ParsedPage",
     "Problem",
+    "assemble",
     "combine_pages",
     "empty_sessions",
     "normalize_sessions",
@@ -87,7 +90,7 @@ _POLARS_PAGE: Final = {"data": pl.List(_POLARS_RECORD)}
 # Polars coerces a few wrong types silently (a boolean duration becomes 1.0, a
 # string `events` a one-item list); such pages take the exact path instead.
 _SILENT_COERCIONS: Final = re.compile(rb'"duration"\s*:\s*(?:true|false)|"events"\s*:\s*"')
-_WHITESPACE: Final = r"[\s]"
+_WHITESPACE: Final = r"[{\[,:]\s|\s[}\],:]|^\s|\s$"
 
 _ABSENT: Final = msgspec.Raw(b"")
 
@@ -140,15 +143,41 @@ class Problem:
 
 @dataclass(slots=True)
 class ParsedPage:
-    """One page, normalized, with what the server said about paging."""
+    """One page as parsed, with what the server said about paging.
 
-    rows: pl.DataFrame
+    The rows are kept in their cheapest form (the fast path's one-row Polars
+    frame, or the exact path's flat frame) so that a fetch of thousands of
+    pages pays Polars' per-call overhead once, in `assemble`, not per page.
+    ``rows`` and ``problems`` assemble this page alone, for single-page use.
+    """
+
+    page: int | None
     total_items: int | None
     per_page: int | None
     current_page: int | None
     record_count: int
     fast: bool
-    problems: list[Problem] = field(default_factory=list)
+    early_problems: list[Problem] = field(default_factory=list)
+    typed: pl.DataFrame | None = None
+    metadata: list[bytes | None] | None = None
+    raw: pl.DataFrame | None = None
+    strict: bool = False
+    _assembled: tuple[pl.DataFrame, list[Problem]] | None = None
+
+    def _single(self) -> tuple[pl.DataFrame, list[Problem]]:
+        if self._assembled is None:
+            self._assembled = assemble([self], strict=self.strict)
+        return self._assembled
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """The page's rows with exactly `SESSIONS_SCHEMA`."""
+        return self._single()[0]
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every value of this page that did not fit the schema."""
+        return self._single()[1]
 
 
 def empty_sessions() -> pl.DataFrame:
@@ -230,8 +259,21 @@ def parse_page(body: bytes, *, page: int | None = None, strict: bool = False) ->
         )
     total, per_page, current = _lenient_page_info(obj.get("pageInfo"))
     records: list[Any] = obj["data"]
-    rows, problems = _exact_frame(records, page=page, strict=strict)
-    return ParsedPage(rows, total, per_page, current, len(records), False, problems)
+    raw, problems = _exact_frame(records, page=page, strict=strict)
+    parsed = ParsedPage(
+        page,
+        total,
+        per_page,
+        current,
+        len(records),
+        fast=False,
+        early_problems=problems,
+        raw=raw,
+        strict=strict,
+    )
+    if strict:
+        parsed.rows  # noqa: B018 - strict mode checks timestamps now, naming this page
+    return parsed
 
 
 def parse_session(body: bytes, *, strict: bool = False) -> tuple[pl.DataFrame, list[Problem]]:
@@ -253,7 +295,9 @@ def parse_session(body: bytes, *, strict: bool = False) -> tuple[pl.DataFrame, l
             "the response is not a session object (no 'sessionId'); check the base URL",
             page=None,
         )
-    return _exact_frame([obj], page=None, strict=strict)
+    raw, problems = _exact_frame([obj], page=None, strict=strict)
+    rows, late = _finish(raw, spans=[(None, raw.height)], strict=strict)
+    return rows, problems + late
 
 
 # ---------------------------------------------------------------------------
@@ -265,25 +309,34 @@ def _fast_page(body: bytes, envelope: _Envelope, page: int | None) -> ParsedPage
     info = envelope.pageInfo or _PageInfo()
     records = envelope.data
     n = len(records)
+    result = ParsedPage(page, info.totalItems, info.perPage, info.currentPage, n, fast=True)
     if n == 0:
-        return ParsedPage(
-            empty_sessions(), info.totalItems, info.perPage, info.currentPage, 0, True
-        )
+        result.raw = _empty_raw()
+        return result
     if _SILENT_COERCIONS.search(body):
         return None
     try:
         typed = pl.read_json(body, schema=_POLARS_PAGE)
     except pl.exceptions.PolarsError:
         return None
+    result.typed = typed
+    result.metadata = [bytes(r.metadata) or None for r in records]
+    return result
+
+
+def _flatten_fast(pages: Sequence[ParsedPage]) -> pl.DataFrame:
+    """The fast pages' one-row frames as one flat raw frame (one Polars pass)."""
+    typed = pl.concat([p.typed for p in pages if p.typed is not None], rechunk=False)
     flat = typed.select(pl.col("data").explode()).unnest("data")
-    if flat.height != n:
-        return None
+    expected = sum(p.record_count for p in pages)
+    if flat.height != expected:  # pragma: no cover - guarded per page by the probe
+        raise AssertionError(f"fast path read {flat.height} rows, expected {expected}")
     metadata = pl.Series(
         "metadata",
-        [bytes(r.metadata) or None for r in records],
+        [m for p in pages for m in (p.metadata or ())],
         dtype=pl.Binary(),
     )
-    raw = flat.select(
+    return flat.select(
         pl.col("sessionId").alias("session_id"),
         pl.col("deploymentId").alias("deployment_id"),
         pl.col("tag"),
@@ -298,9 +351,34 @@ def _fast_page(body: bytes, envelope: _Envelope, page: int | None) -> ParsedPage
         metadata.cast(pl.String()).replace("null", None).alias("metadata"),
         pl.lit(None, pl.String()).alias("extra"),
     )
+
+
+def assemble(
+    pages: Sequence[ParsedPage], *, strict: bool = False
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """All rows of ``pages`` with exactly `SESSIONS_SCHEMA`, in page order, not deduplicated.
+
+    Timestamps are parsed, metadata compacted and ``duration_s`` derived in one
+    vectorized pass over every page. Returns the rows and every `Problem`.
+    """
+    fast = [p for p in pages if p.typed is not None]
+    exact = [p for p in pages if p.raw is not None and p.raw.height]
+    parts: list[pl.DataFrame] = []
+    spans: list[tuple[int | None, int]] = []
+    if fast:
+        parts.append(_flatten_fast(fast))
+        spans.extend((p.page, p.record_count) for p in fast)
+    for p in exact:
+        assert p.raw is not None
+        parts.append(p.raw)
+        spans.append((p.page, p.raw.height))
+    problems = [problem for p in pages for problem in p.early_problems]
+    if not parts:
+        return empty_sessions(), problems
+    raw = pl.concat(parts, how="vertical", rechunk=True) if len(parts) > 1 else parts[0]
     raw = _compact_metadata(raw)
-    rows, problems = _finish(raw, page=page, strict=False)
-    return ParsedPage(rows, info.totalItems, info.perPage, info.currentPage, n, True, problems)
+    rows, late = _finish(raw, spans=spans, strict=strict)
+    return rows, problems + late
 
 
 def _compact_metadata(raw: pl.DataFrame) -> pl.DataFrame:
@@ -451,11 +529,15 @@ _EXACT_ORDER: Final = (
 def _exact_frame(
     records: Sequence[object], *, page: int | None, strict: bool
 ) -> tuple[pl.DataFrame, list[Problem]]:
+    """Records as a flat raw frame (timestamps still text) and the problems met."""
     c = _Collector(page, strict=strict)
     rows = [_exact_row(r, c) for r in records]
     raw = pl.DataFrame(rows, schema=[(n, _RAW_SCHEMA[n]) for n in _EXACT_ORDER], orient="row")
-    rows_out, problems = _finish(raw, page=page, strict=strict)
-    return rows_out, c.problems + problems
+    return raw, c.problems
+
+
+def _empty_raw() -> pl.DataFrame:
+    return pl.DataFrame(schema=[(n, _RAW_SCHEMA[n]) for n in _EXACT_ORDER])
 
 
 # ---------------------------------------------------------------------------
@@ -477,8 +559,18 @@ def _lenient_timestamp(text: str) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
+def _page_of(spans: Sequence[tuple[int | None, int]]) -> Callable[[int], int | None]:
+    """Map a row index of the assembled frame to the page it came from."""
+    ends = list(itertools.accumulate(n for _, n in spans))
+
+    def page_of(row: int) -> int | None:
+        return spans[bisect.bisect_right(ends, row)][0]
+
+    return page_of
+
+
 def _finish(
-    raw: pl.DataFrame, *, page: int | None, strict: bool
+    raw: pl.DataFrame, *, spans: Sequence[tuple[int | None, int]], strict: bool
 ) -> tuple[pl.DataFrame, list[Problem]]:
     parsed = raw.with_columns(
         pl.col(name).str.to_datetime(
@@ -493,7 +585,9 @@ def _finish(
         if (parsed.get_column(name).is_null() & raw.get_column(name).is_not_null()).any()
     ]
     if failed:
-        parsed, problems = _repair_timestamps(raw, parsed, failed, page=page, strict=strict)
+        parsed, problems = _repair_timestamps(
+            raw, parsed, failed, page_of=_page_of(spans), strict=strict
+        )
     derived = (pl.col("end") - pl.col("start")).dt.total_microseconds().cast(pl.Float64()) / 1e6
     out = parsed.with_columns(
         pl.when(
@@ -513,7 +607,7 @@ def _repair_timestamps(
     parsed: pl.DataFrame,
     failed: list[str],
     *,
-    page: int | None,
+    page_of: Callable[[int], int | None],
     strict: bool,
 ) -> tuple[pl.DataFrame, list[Problem]]:
     source = dict(_TIME_FIELDS)
@@ -532,6 +626,7 @@ def _repair_timestamps(
                 values[i] = lenient
                 continue
             key = source[name]
+            page = page_of(i)
             if strict:
                 where = f"page {page}" if page is not None else "input"
                 raise SchemaError(
@@ -581,8 +676,9 @@ def normalize_sessions(
     >>> frame.select("session_id", "duration_s", "metadata", "extra").row(0)
     ('s1', 56.3, '{"room":"r1"}', '{"region":"eu"}')
     """
-    rows, problems = _exact_frame(list(records), page=None, strict=strict)
-    warn_problems(problems, stacklevel=3)
+    raw, problems = _exact_frame(list(records), page=None, strict=strict)
+    rows, late = _finish(raw, spans=[(None, raw.height)], strict=strict)
+    warn_problems(problems + late, stacklevel=3)
     return rows
 
 
@@ -616,7 +712,7 @@ def combine_pages(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     allrows = pl.concat(frames, how="vertical", rechunk=False)
     has_id = allrows.filter(pl.col("session_id").is_not_null())
     newest = has_id.sort(
-        ["session_id", "updated_at"], descending=[False, True], nulls_last=True
+        ["session_id", "updated_at"], descending=[False, True], nulls_last=True, maintain_order=True
     ).unique(subset="session_id", keep="first", maintain_order=True)
     out = pl.concat([newest, allrows.filter(pl.col("session_id").is_null())])
     return out.sort(
