@@ -86,15 +86,15 @@ def test_adaptive_limit_halves_once_per_burst_and_recovers() -> None:
         assert limit.peak_in_flight == 8
         # a burst: all eight requests in flight come back 429
         for epoch in epochs:
-            await limit.release(epoch=epoch, throttled=True)
+            limit.release(epoch=epoch, throttled=True)
         assert limit.limit == 4
         assert limit.decreases == 1
         epoch = await limit.acquire()
-        await limit.release(epoch=epoch, throttled=True)
+        limit.release(epoch=epoch, throttled=True)
         assert limit.limit == 2
         for _ in range(40):
             epoch = await limit.acquire()
-            await limit.release(epoch=epoch, throttled=False)
+            limit.release(epoch=epoch, throttled=False)
         assert limit.limit == 8  # additive increase, capped at the maximum
 
     asyncio.run(scenario())
@@ -108,7 +108,7 @@ def test_adaptive_limit_blocks_at_the_limit() -> None:
         waiter = asyncio.ensure_future(limit.acquire())
         await asyncio.sleep(0)
         assert not waiter.done()
-        await limit.release(epoch=a, throttled=False)
+        limit.release(epoch=a, throttled=False)
         await waiter
         assert limit.peak_in_flight == 2
 

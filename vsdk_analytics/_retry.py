@@ -4,15 +4,17 @@
 loop only sleeps and counts. `AdaptiveLimit` is the additive-increase /
 multiplicative-decrease limit on requests in flight, so a long fetch converges
 on the server's rate limit instead of hammering it. `set_backoff_scale` is the
-testing switch that drops the waits (see `vsdk_analytics.testing`).
+testing switch that drops the waits (`vsdk_analytics.testing.no_backoff`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import math
 import random
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
@@ -112,11 +114,13 @@ def backoff_delay(
 
 
 class AdaptiveLimit:
-    """An AIMD limit on concurrent requests.
+    """An AIMD limit on concurrent requests, with first-come, first-served waiters.
 
     Starts at ``maximum``; each 429 halves it (at most once per round of
     requests in flight, so one burst counts once), each success adds
-    ``1/limit``, never above ``maximum`` nor below 1.
+    ``1/limit``, never above ``maximum`` nor below 1. A release wakes only as
+    many waiters as there are free slots (no thundering herd when thousands of
+    page requests are queued).
     """
 
     def __init__(self, maximum: int) -> None:
@@ -126,7 +130,7 @@ class AdaptiveLimit:
         self._limit = float(maximum)
         self._in_flight = 0
         self._epoch = 0
-        self._cond = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self.decreases = 0
         self.peak_in_flight = 0
 
@@ -135,23 +139,44 @@ class AdaptiveLimit:
         """The current whole number of requests allowed in flight."""
         return max(1, int(self._limit))
 
+    def _take(self) -> None:
+        self._in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+
+    def _wake(self) -> None:
+        while self._waiters and self._in_flight < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._take()
+                waiter.set_result(None)
+
     async def acquire(self) -> int:
         """Wait for a slot; return the epoch the request starts in."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: self._in_flight < self.limit)
-            self._in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        if not self._waiters and self._in_flight < self.limit:
+            self._take()
             return self._epoch
-
-    async def release(self, *, epoch: int, throttled: bool) -> None:
-        """Free a slot, adjusting the limit by what the request met."""
-        async with self._cond:
-            self._in_flight -= 1
-            if throttled:
-                if epoch == self._epoch:
-                    self._limit = max(1.0, self._limit / 2)
-                    self._epoch += 1
-                    self.decreases += 1
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._in_flight -= 1  # granted, then cancelled: hand the slot on
+                self._wake()
             else:
-                self._limit = min(float(self.maximum), self._limit + 1.0 / self._limit)
-            self._cond.notify_all()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+        return self._epoch
+
+    def release(self, *, epoch: int, throttled: bool) -> None:
+        """Free a slot, adjusting the limit by what the request met."""
+        self._in_flight -= 1
+        if throttled:
+            if epoch == self._epoch:
+                self._limit = max(1.0, self._limit / 2)
+                self._epoch += 1
+                self.decreases += 1
+        else:
+            self._limit = min(float(self.maximum), self._limit + 1.0 / self._limit)
+        self._wake()

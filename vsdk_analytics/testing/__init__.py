@@ -16,6 +16,10 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from vsdk_analytics._retry import set_backoff_scale
 from vsdk_analytics.testing._data import DEFAULT_NOW, FakeSession, SessionStore, generate_sessions
 from vsdk_analytics.testing._server import FakeServer, serve_forever
 from vsdk_analytics.testing._service import (
@@ -45,5 +49,25 @@ __all__ = [
     "Reply",
     "SessionStore",
     "generate_sessions",
+    "no_backoff",
     "serve_forever",
+    "set_backoff_scale",
 ]
+
+
+@contextmanager
+def no_backoff() -> Iterator[None]:
+    """Retry at once inside the block (backoff and ``Retry-After`` waits scaled to 0).
+
+    Examples
+    --------
+    >>> from vsdk_analytics._retry import backoff_delay
+    >>> with no_backoff():
+    ...     backoff_delay(5, retry_after=30.0)
+    0.0
+    """
+    previous = set_backoff_scale(0.0)
+    try:
+        yield
+    finally:
+        set_backoff_scale(previous)
