@@ -318,6 +318,26 @@ def test_debug_shows_tracebacks_and_logs_but_never_credentials(
 # ---------------------------------------------------------------------------
 
 
+def test_sync_creates_then_updates_a_dataset(
+    server: FakeServer, token: str, tmp_path: Path
+) -> None:
+    dataset = tmp_path / "sessions"
+    env = {"VIDEOSDK_AUTH_TOKEN": token}
+    first = run("sync", str(dataset), "--base-url", server.url, env=env)
+    assert first.code == 0, first.stderr
+    assert f"{_SESSIONS:,} new" in first.stdout
+    frame = read_parquet(dataset)
+    assert frame.height == _SESSIONS
+    assert (dataset / "_vsdk_sync.json").is_file()
+    second = run("sync", str(dataset), "--base-url", server.url, env=env)
+    assert second.code == 0, second.stderr
+    assert "0 new" in second.stdout
+    assert read_parquet(dataset).height == _SESSIONS
+    assert token not in first.stdout + first.stderr + second.stdout + second.stderr
+    blocked = run("sync", str(tmp_path / "nope" / "deeper"), "--base-url", server.url, env=env)
+    assert blocked.code == 7
+
+
 def _csv_tables(text: str) -> dict[str, list[dict[str, str]]]:
     tables: dict[str, list[dict[str, str]]] = {}
     for block in text.strip().split("\n\n"):
@@ -436,7 +456,7 @@ def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("command", ["demo", "fetch", "report", "fake-server"])
+@pytest.mark.parametrize("command", ["demo", "fetch", "sync", "report", "fake-server"])
 def test_every_command_help_shows_an_example(
     capsys: pytest.CaptureFixture[str], command: str
 ) -> None:

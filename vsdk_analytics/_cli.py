@@ -501,6 +501,38 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from ._incremental import format_sync_report, sync_sessions  # noqa: PLC0415 - on demand
+
+    dataset = Path(args.dataset)
+    if dataset.exists() and not dataset.is_dir():
+        raise CLIError(EXIT_PATH, f"{str(dataset)!r} is a file; sync writes a dataset directory")
+    _check_output(dataset, dataset=True)
+    base_url = resolve_base_url(args.base_url)
+    credentials = _credentials(args.token_file)
+    try:
+        report = sync_sessions(
+            dataset,
+            credentials,
+            base_url=base_url,
+            profile=args.profile,
+            per_page=args.per_page,
+            max_concurrency=args.max_concurrency,
+            max_retries=args.max_retries,
+            timeout=args.timeout,
+            progress=args.progress,
+            full=args.full,
+        )
+    except IncompleteFetchError as exc:
+        raise CLIError(
+            EXIT_INCOMPLETE,
+            f"the sync could not fetch every page ({_one_line(str(exc.__cause__ or exc))}); "
+            f"nothing was written and {str(dataset)!r} is unchanged; rerun later",
+        ) from exc
+    _out(format_sync_report(report))
+    return EXIT_OK
+
+
 def _report_source(given: str | None) -> Path:
     if given is not None:
         return Path(given)
@@ -715,6 +747,18 @@ csv (each table after a '# name' line, lists joined with ';') and json (an objec
 with one key per table) hold every column with full precision.
 """
 
+_SYNC_EPILOG: Final = f"""\
+examples:
+  {_PROG} sync sessions/                  # first run: a full fetch into sessions/
+  {_PROG} sync sessions/                  # later runs: only new pages + running sessions
+  {_PROG} sync sessions/ --full           # now and then: every page, merged
+
+DIR is a Hive-partitioned dataset (start_date=YYYY-MM-DD/part-0.parquet) that BI tools
+and DuckDB read as one table; its sync state lives in DIR/_vsdk_sync.json. A sync
+killed at any point leaves the previous dataset readable; the next one repairs it.
+Prints what changed: new, updated, unchanged, pages fetched against a full fetch.
+"""
+
 _FAKE_SERVER_EPILOG: Final = f"""\
 example:
   {_PROG} fake-server --sessions 20000 --max-per-page 100 --latency 0.05 --port 8080
@@ -755,6 +799,52 @@ def _add_progress(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="show a progress bar on stderr (default: only when stderr is a terminal)",
+    )
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    """The options `fetch` and `sync` share: credentials, URL, paging, retries, profile."""
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the token from FILE ('-': stdin) instead of the environment",
+    )
+    parser.add_argument(
+        "--base-url", metavar="URL", help=f"API base URL (default: ${ENV_BASE_URL} or the vendor's)"
+    )
+    parser.add_argument(
+        "--per-page",
+        type=_positive_int,
+        default=DEFAULT_PER_PAGE,
+        metavar="N",
+        help=f"sessions per page to ask for (default {DEFAULT_PER_PAGE})",
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        default=DEFAULT_MAX_CONCURRENCY,
+        metavar="N",
+        help=f"most requests in flight (default {DEFAULT_MAX_CONCURRENCY}; lowered on HTTP 429)",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_non_negative_int,
+        default=MAX_RETRIES,
+        metavar="N",
+        help=f"retries per page on 429/5xx/network errors (default {MAX_RETRIES})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=READ_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"seconds one request may take (default {READ_TIMEOUT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("bi", "native"),
+        default="bi",
+        help="bi: flat plain types for BI tools (default); native: lists kept, for Polars/Arrow",
     )
 
 
@@ -829,48 +919,7 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
         metavar="PATH",
         help="Parquet file to write, or the dataset directory with --partition-by",
     )
-    fetch.add_argument(
-        "--token-file",
-        metavar="FILE",
-        help="read the token from FILE ('-': stdin) instead of the environment",
-    )
-    fetch.add_argument(
-        "--base-url", metavar="URL", help=f"API base URL (default: ${ENV_BASE_URL} or the vendor's)"
-    )
-    fetch.add_argument(
-        "--per-page",
-        type=_positive_int,
-        default=DEFAULT_PER_PAGE,
-        metavar="N",
-        help=f"sessions per page to ask for (default {DEFAULT_PER_PAGE})",
-    )
-    fetch.add_argument(
-        "--max-concurrency",
-        type=_positive_int,
-        default=DEFAULT_MAX_CONCURRENCY,
-        metavar="N",
-        help=f"most requests in flight (default {DEFAULT_MAX_CONCURRENCY}; lowered on HTTP 429)",
-    )
-    fetch.add_argument(
-        "--max-retries",
-        type=_non_negative_int,
-        default=MAX_RETRIES,
-        metavar="N",
-        help=f"retries per page on 429/5xx/network errors (default {MAX_RETRIES})",
-    )
-    fetch.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=READ_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help=f"seconds one request may take (default {READ_TIMEOUT_SECONDS:g})",
-    )
-    fetch.add_argument(
-        "--profile",
-        choices=("bi", "native"),
-        default="bi",
-        help="bi: flat plain types for BI tools (default); native: lists kept, for Polars/Arrow",
-    )
+    _add_connection(fetch)
     fetch.add_argument(
         "--partition-by",
         action="append",
@@ -887,6 +936,23 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
         "--until", metavar="TIME", help="only sessions created before TIME (ISO-8601 with zone)"
     )
     _add_progress(fetch)
+
+    sync = _subparser(
+        commands,
+        "sync",
+        summary="bring a Hive-partitioned Parquet dataset up to date (incremental)",
+        epilog=_SYNC_EPILOG,
+        run=_cmd_sync,
+        parents=[common],
+    )
+    sync.add_argument("dataset", metavar="DIR", help="the dataset directory (created if missing)")
+    sync.add_argument(
+        "--full",
+        action="store_true",
+        help="fetch every page and merge (catches late changes to finished sessions)",
+    )
+    _add_connection(sync)
+    _add_progress(sync)
 
     report = _subparser(
         commands,
