@@ -90,3 +90,35 @@ def test_fake_data_round_trips_through_the_normalizer() -> None:
             assert row["duration_s"] == float(rec["duration"])
         assert row["webhook_events"] == (rec.get("webhook") or {}).get("events")
         assert (row["metadata"] is None) == (rec.get("metadata") is None)
+
+
+def test_a_seven_day_fetch_of_a_long_history_requests_only_the_pages_it_needs() -> None:
+    from datetime import timedelta
+
+    from vsdk_analytics.testing import DEFAULT_NOW, FakeVideoSDK, generate_sessions
+
+    history = generate_sessions(20_000, seed=11, span_days=365)
+    since = DEFAULT_NOW - timedelta(days=7)
+    with FakeServer(FakeVideoSDK(history, max_per_page=100)) as server:
+        frame, stats = asyncio.run(
+            fetch_with_stats(
+                server.credentials(),
+                base_url=server.url,
+                per_page=100,
+                max_concurrency=4,
+                progress=False,
+                since=since,
+            )
+        )
+        requested = server.stats.list_requests
+        truth = {
+            s.session_id
+            for s in server.api.sessions_snapshot()
+            if s.created_ms >= int(since.timestamp() * 1000)
+        }
+    assert set(frame.get_column("session_id").to_list()) == truth
+    assert frame.get_column("created_at").min() >= since  # type: ignore[operator]
+    needed = -(-len(truth) // 100) + 1  # the pages holding the range, and the one past it
+    assert stats.early_stop
+    assert requested <= needed + 4  # at most one window of max_concurrency more
+    assert requested < 200 / 10  # a full fetch would be 200 pages
