@@ -5,7 +5,8 @@ Two paths, one result:
 * the **fast path** parses a page's bytes natively: Polars' JSON reader with an
   explicit schema for the typed columns (no inference), and msgspec for a
   strict probe that keeps ``metadata`` as raw JSON and rejects any key the
-  schema does not know. No Python dict is built per session.
+  schema does not know and any value of the wrong type. No Python dict is
+  built per session.
 * the **exact path** walks Python objects record by record. It is taken for
   any page the fast path cannot prove it handles losslessly (unknown keys,
   wrong types, null records) and always with ``strict=True``. Values that do
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,29 +87,30 @@ _POLARS_RECORD: Final = pl.Struct(
 )
 _POLARS_PAGE: Final = {"data": pl.List(_POLARS_RECORD)}
 
-# Polars coerces a few wrong types silently (a boolean duration becomes 1.0, a
-# string `events` a one-item list); such pages take the exact path instead.
-_SILENT_COERCIONS: Final = re.compile(rb'"duration"\s*:\s*(?:true|false)|"events"\s*:\s*"')
 _WHITESPACE: Final = r"[{\[,:]\s|\s[}\],:]|^\s|\s$"
 
 _ABSENT: Final = msgspec.Raw(b"")
 
 
+# The probe types every field: Polars would coerce wrong types silently (a
+# boolean duration to 1.0, a string `events` to a one-item list, a number in a
+# text field to its own text rendering, e.g. -0.0 to "-0"), so any page with
+# one takes the exact path instead.
 class _WebhookProbe(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    endpoint: msgspec.Raw = _ABSENT
-    events: msgspec.Raw = _ABSENT
+    endpoint: str | None = None
+    events: list[str | None] | None = None
 
 
 class _RecordProbe(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    sessionId: msgspec.Raw = _ABSENT  # noqa: N815 - the API's key
-    deploymentId: msgspec.Raw = _ABSENT  # noqa: N815
-    tag: msgspec.Raw = _ABSENT
-    status: msgspec.Raw = _ABSENT
-    start: msgspec.Raw = _ABSENT
-    end: msgspec.Raw = _ABSENT
-    duration: msgspec.Raw = _ABSENT
-    createdAt: msgspec.Raw = _ABSENT  # noqa: N815
-    updatedAt: msgspec.Raw = _ABSENT  # noqa: N815
+    sessionId: str | None = None  # noqa: N815 - the API's key
+    deploymentId: str | None = None  # noqa: N815
+    tag: str | None = None
+    status: str | None = None
+    start: str | None = None
+    end: str | None = None
+    duration: float | None = None
+    createdAt: str | None = None  # noqa: N815
+    updatedAt: str | None = None  # noqa: N815
     webhook: _WebhookProbe | None = None
     metadata: msgspec.Raw = _ABSENT
 
@@ -313,8 +314,6 @@ def _fast_page(body: bytes, envelope: _Envelope, page: int | None) -> ParsedPage
     if n == 0:
         result.raw = _empty_raw()
         return result
-    if _SILENT_COERCIONS.search(body):
-        return None
     try:
         typed = pl.read_json(body, schema=_POLARS_PAGE)
     except pl.exceptions.PolarsError:
@@ -362,16 +361,22 @@ def assemble(
     vectorized pass over every page. Returns the rows and every `Problem`.
     """
     fast = [p for p in pages if p.typed is not None]
-    exact = [p for p in pages if p.raw is not None and p.raw.height]
+    flat = _flatten_fast(fast) if fast else _empty_raw()
     parts: list[pl.DataFrame] = []
     spans: list[tuple[int | None, int]] = []
-    if fast:
-        parts.append(_flatten_fast(fast))
-        spans.extend((p.page, p.record_count) for p in fast)
-    for p in exact:
-        assert p.raw is not None
-        parts.append(p.raw)
-        spans.append((p.page, p.raw.height))
+    offset = run = 0  # rows of `flat` used, and in the current run of fast pages
+    for p in pages:  # in page order: each run of fast pages is one slice of `flat`
+        if p.typed is not None:
+            run += p.record_count
+            spans.append((p.page, p.record_count))
+        elif p.raw is not None and p.raw.height:
+            if run:
+                parts.append(flat.slice(offset, run))
+                offset, run = offset + run, 0
+            parts.append(p.raw)
+            spans.append((p.page, p.raw.height))
+    if run:
+        parts.append(flat.slice(offset, run) if offset else flat)
     problems = [problem for p in pages for problem in p.early_problems]
     if not parts:
         return empty_sessions(), problems
@@ -448,13 +453,27 @@ def _text(
     return None
 
 
+def _timestamp_text(
+    value: object, key: str, extra: dict[str, Any], sid: str | None, c: _Collector
+) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    # a number or boolean is never a timestamp: keep the original, not its text
+    c.bad(extra, sid, key, value, "is not an ISO-8601 timestamp")
+    return None
+
+
 def _number(
     value: object, key: str, extra: dict[str, Any], sid: str | None, c: _Collector
 ) -> float | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond float64's range
+            c.bad(extra, sid, key, value, "is too large to be a number of seconds")
+            return None
     if isinstance(value, str) and not c.strict:
         try:
             number = float(value)
@@ -475,7 +494,7 @@ def _exact_row(record: object, c: _Collector) -> tuple[Any, ...]:
     sid_raw = record.get("sessionId")
     sid = sid_raw if isinstance(sid_raw, str) else None
     texts = [_text(record.get(src), src, extra, sid, c) for _, src in _TEXT_FIELDS]
-    times = [_text(record.get(src), src, extra, sid, c) for _, src in _TIME_FIELDS]
+    times = [_timestamp_text(record.get(src), src, extra, sid, c) for _, src in _TIME_FIELDS]
     duration = _number(record.get("duration"), "duration", extra, sid, c)
     endpoint: str | None = None
     events: list[str] | None = None
@@ -556,7 +575,10 @@ def _lenient_timestamp(text: str) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return None  # a naive time is ambiguous: refuse rather than guess
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:30+01:00 is before year 1 in UTC
+        return None
 
 
 def _page_of(spans: Sequence[tuple[int | None, int]]) -> Callable[[int], int | None]:
@@ -588,7 +610,13 @@ def _finish(
         parsed, problems = _repair_timestamps(
             raw, parsed, failed, page_of=_page_of(spans), strict=strict
         )
-    derived = (pl.col("end") - pl.col("start")).dt.total_microseconds().cast(pl.Float64()) / 1e6
+    # Polars divides a column of 2+ rows by a scalar as a multiplication by its
+    # reciprocal (86400001000 * 1e-6 is 86400.00099999999), so a row's derived
+    # duration would depend on how many rows were normalized together; dividing
+    # by a column is exact.
+    per_second = pl.Series("us", [], pl.Float64()).extend_constant(1e6, parsed.height)
+    micros = (pl.col("end") - pl.col("start")).dt.total_microseconds().cast(pl.Float64())
+    derived = micros / per_second
     out = parsed.with_columns(
         pl.when(
             pl.col("duration_s").is_null()
