@@ -643,7 +643,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def _cmd_fake_server(args: argparse.Namespace) -> int:
-    from .testing import FakeConfig, FakeVideoSDK, serve_forever  # noqa: PLC0415
+    from .testing import serve_forever  # noqa: PLC0415
+    from .testing.__main__ import api_from_args  # noqa: PLC0415
 
     if not _is_loopback(args.host):
         raise CLIError(
@@ -651,22 +652,7 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
             f"--host {args.host}: the fake server listens on loopback only (127.0.0.1, ::1, "
             "localhost); it has no TLS and hands out tokens",
         )
-    config = FakeConfig(
-        api_key=args.api_key,
-        secret=args.secret,
-        max_per_page=args.max_per_page or None,
-        latency=args.latency,
-        error_rate=args.error_rate,
-        rate_limit=args.rate_limit,
-        rate_burst=args.rate_burst,
-        retry_after=args.retry_after,
-        insert_every=args.insert_every,
-        total_mode=args.total_mode,
-        faults=dict(args.fault),
-        burst_length=args.burst_length,
-        slow_seconds=args.slow_seconds,
-    )
-    api = FakeVideoSDK(args.sessions, seed=args.seed, config=config)
+    api = api_from_args(args)
 
     def ready(url: str) -> None:
         token = api.token(args.token_ttl)

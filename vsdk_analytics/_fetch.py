@@ -31,12 +31,13 @@ vectorized, in `assemble` at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -151,6 +152,11 @@ class _PageClient:
         self._strict = strict
         self._stats = stats
         self._order = 0
+
+    @property
+    def stats(self) -> FetchStats:
+        """The counters this requester keeps."""
+        return self._stats
 
     @property
     def strict(self) -> bool:
@@ -578,6 +584,41 @@ class _Run:
         return frame
 
 
+@contextlib.asynccontextmanager
+async def _session(
+    credentials: Credentials,
+    *,
+    base_url: str,
+    max_concurrency: int,
+    strict: bool,
+    max_retries: int,
+    timeout: float,
+    transport: httpx.AsyncBaseTransport | TransportName,
+) -> AsyncIterator[_PageClient]:
+    """A requester over a fresh client; fills its `FetchStats` timing on the way out."""
+    started = time.perf_counter()
+    stats = FetchStats()
+    limit = AdaptiveLimit(max_concurrency)
+    async with build_client(
+        base_url=base_url,
+        credentials=credentials,
+        max_concurrency=max_concurrency,
+        timeout=timeout,
+        transport=transport,
+    ) as client:
+        yield _PageClient(
+            client,
+            limit=limit,
+            max_retries=max_retries,
+            timeout=timeout,
+            strict=strict,
+            stats=stats,
+        )
+    stats.peak_in_flight = limit.peak_in_flight
+    stats.final_concurrency = limit.limit
+    stats.seconds = time.perf_counter() - started
+
+
 async def fetch_frame(
     credentials: Credentials,
     *,
@@ -592,35 +633,23 @@ async def fetch_frame(
     time_range: TimeRange | None = None,
 ) -> tuple[pl.DataFrame, FetchStats]:
     """Fetch every session into one frame; see the module docstring for the plan."""
-    started = time.perf_counter()
-    stats = FetchStats()
-    limit = AdaptiveLimit(max_concurrency)
-    async with build_client(
+    async with _session(
+        credentials,
         base_url=base_url,
-        credentials=credentials,
         max_concurrency=max_concurrency,
+        strict=strict,
+        max_retries=max_retries,
         timeout=timeout,
         transport=transport,
-    ) as client:
-        pages = _PageClient(
-            client,
-            limit=limit,
-            max_retries=max_retries,
-            timeout=timeout,
-            strict=strict,
-            stats=stats,
-        )
+    ) as pages:
         frame = await _Run(
             pages,
             per_page=per_page,
-            stats=stats,
+            stats=pages.stats,
             progress=progress,
             time_range=time_range or TimeRange(),
         ).run()
-    stats.peak_in_flight = limit.peak_in_flight
-    stats.final_concurrency = limit.limit
-    stats.seconds = time.perf_counter() - started
-    return frame, stats
+    return frame, pages.stats
 
 
 async def fetch_one_frame(
@@ -639,24 +668,16 @@ async def fetch_one_frame(
     The endpoint returns no webhook or metadata, so those columns are null.
     Ids the API does not know raise `NotFoundError`.
     """
-    started = time.perf_counter()
-    stats = FetchStats()
-    limit = AdaptiveLimit(max_concurrency)
-    async with build_client(
+    async with _session(
+        credentials,
         base_url=base_url,
-        credentials=credentials,
         max_concurrency=max_concurrency,
+        strict=strict,
+        max_retries=max_retries,
         timeout=timeout,
         transport=transport,
-    ) as client:
-        requester = _PageClient(
-            client,
-            limit=limit,
-            max_retries=max_retries,
-            timeout=timeout,
-            strict=strict,
-            stats=stats,
-        )
+    ) as requester:
+        stats = requester.stats
 
         async def one(session_id: str) -> pl.DataFrame:
             path = f"{SESSIONS_PATH}/{quote(session_id, safe='')}"
@@ -671,7 +692,5 @@ async def fetch_one_frame(
             return rows
 
         frames = await asyncio.gather(*(one(sid) for sid in session_ids))
-    stats.peak_in_flight = limit.peak_in_flight
     stats.sessions = len(frames)
-    stats.seconds = time.perf_counter() - started
     return combine_pages(frames), stats

@@ -81,29 +81,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def api_from_args(args: argparse.Namespace) -> FakeVideoSDK:
+    """The fake API the parsed flags of `_parser` describe.
+
+    Raises
+    ------
+    ConfigurationError
+        A knob out of range.
+    """
+    config = FakeConfig(
+        api_key=args.api_key,
+        secret=args.secret,
+        max_per_page=args.max_per_page or None,
+        latency=args.latency,
+        error_rate=args.error_rate,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
+        retry_after=args.retry_after,
+        insert_every=args.insert_every,
+        total_mode=args.total_mode,
+        faults=dict(args.fault),
+        burst_length=args.burst_length,
+        slow_seconds=args.slow_seconds,
+    )
+    return FakeVideoSDK(args.sessions, seed=args.seed, config=config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the fake server in the foreground; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        config = FakeConfig(
-            api_key=args.api_key,
-            secret=args.secret,
-            max_per_page=args.max_per_page or None,
-            latency=args.latency,
-            error_rate=args.error_rate,
-            rate_limit=args.rate_limit,
-            rate_burst=args.rate_burst,
-            retry_after=args.retry_after,
-            insert_every=args.insert_every,
-            total_mode=args.total_mode,
-            faults=dict(args.fault),
-            burst_length=args.burst_length,
-            slow_seconds=args.slow_seconds,
-        )
+        api = api_from_args(args)
     except ConfigurationError as exc:
         parser.error(str(exc))
-    api = FakeVideoSDK(args.sessions, seed=args.seed, config=config)
+    config = api.config
 
     def ready(url: str) -> None:
         sys.stdout.write(
