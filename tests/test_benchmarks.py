@@ -1,0 +1,119 @@
+"""The benchmark harness (benchmarks/run.py): its id check, and one real ``--quick`` run."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import polars as pl
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / "benchmarks" / "run.py"
+
+pytestmark = pytest.mark.skipif(not RUN.exists(), reason="benchmarks/ is not in this tree")
+
+
+def _load_run() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("vsdk_bench_run", RUN)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _load_run()
+
+
+def _ids(path: Path, ids: list[str | None]) -> str:
+    pl.DataFrame({"session_id": ids}, schema={"session_id": pl.String()}).write_parquet(path)
+    return str(path)
+
+
+def test_check_ids_accepts_exactly_the_truth(bench: ModuleType, tmp_path: Path) -> None:
+    truth = pl.DataFrame({"session_id": ["a", "b", "c"]})
+    assert bench.check_ids(_ids(tmp_path / "ok.parquet", ["c", "a", "b"]), truth, 3) is None
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["a", "b"], "2 rows for 3 sessions; 1 ids missing"),
+        (["a", "b", "b"], "1 duplicated ids; 1 ids missing"),
+        (["a", "b", "x"], "1 ids missing; 1 unknown ids"),
+        (["a", "b", "c", None], "4 rows for 3 sessions; 1 null ids"),
+    ],
+)
+def test_check_ids_names_what_is_wrong(
+    bench: ModuleType, tmp_path: Path, ids: list[str | None], expected: str
+) -> None:
+    truth = pl.DataFrame({"session_id": ["a", "b", "c"]})
+    assert bench.check_ids(_ids(tmp_path / "bad.parquet", ids), truth, len(ids)) == expected
+
+
+def test_a_failed_run_is_failed_in_the_table(bench: ModuleType) -> None:
+    scenario = bench.SCENARIOS["i"]
+    ours = bench.Row(scenario, bench.TOOLS["vsdk"], 100, 16)
+    ours.runs.append(bench.Run(wall_s=1.0, peak_rss_mb=100.0))
+    peer = bench.Row(scenario, bench.TOOLS["pandas"], 100, 1)
+    peer.runs.append(bench.Run(wall_s=0.5, peak_rss_mb=90.0, failure="99 rows for 100 sessions"))
+    skipped = bench.Row(scenario, bench.TOOLS["dlt"], 100, 1, skipped="dlt not installed")
+    text = bench.table([ours, peer, skipped])
+    assert "| exact | baseline |" in text
+    assert "FAILED (1/1 runs: 99 rows for 100 sessions) | n/a |" in text
+    assert "skipped (dlt not installed)" in text
+
+
+def _table(stdout: str) -> dict[tuple[str, str], dict[str, str]]:
+    lines = [line for line in stdout.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        rows[cells["scenario"], cells["tool"]] = cells
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_quick_run_prints_every_installed_tool_with_exact_ids(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    report = tmp_path / "benchmarks.md"
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--markdown", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    rows = _table(proc.stdout)
+    for scenario in ("i", "ii", "iii"):
+        for tool in bench.TOOLS.values():
+            row = rows[scenario, tool.name]
+            missing = tool.missing()
+            if missing:  # a peer that is not installed is skipped, not failed
+                assert row["ids"].startswith("skipped"), row
+                continue
+            assert row["ids"] == "exact", row
+            assert float(row["wall s"]) > 0, row
+            assert float(row["peak RSS MB"].replace(",", "")) > 0, row
+            if tool.key == bench.BASELINE:
+                assert row["wall vs vsdk-analytics"] == "baseline"
+                assert row["concurrency"] == ("16" if scenario == "i" else "8")
+            else:
+                assert row["wall vs vsdk-analytics"].startswith(f"{tool.short}/vsdk = "), row
+    assert "Fetch-only time against the round-trip floor" in proc.stdout
+    text = report.read_text(encoding="utf-8")
+    assert "## Machine" in text
+    assert "Python" in text
+    assert "| scenario | tool |" in text
