@@ -37,7 +37,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -63,8 +63,10 @@ from ._normalize import (
     Problem,
     assemble,
     combine_pages,
-    parse_page,
+    complete_page,
     parse_session,
+    probe_page,
+    read_typed,
 )
 from ._progress import ProgressArg, make_sink
 from ._retry import AdaptiveLimit, backoff_delay, parse_retry_after, should_retry
@@ -171,12 +173,16 @@ class _PageClient:
     async def get(self, page: int, per_page: int) -> _Seen:
         """One list page, normalized, retried as needed."""
         params = {"page": page, "perPage": per_page}
+
+        async def parse(body: bytes) -> ParsedPage:
+            parsed = probe_page(body, page=page, strict=self._strict)
+            if not parsed.pending:
+                return parsed
+            # Polars reads without the GIL: overlap it with the next probe and socket reads.
+            return complete_page(parsed, body, await asyncio.to_thread(read_typed, body))
+
         parsed = await self.request(
-            SESSIONS_PATH,
-            params,
-            where=f"page {page}",
-            page=page,
-            parse=lambda body: parse_page(body, page=page, strict=self._strict),
+            SESSIONS_PATH, params, where=f"page {page}", page=page, parse=parse
         )
         self._order += 1
         return _Seen(page, parsed.total_items, self._order, parsed)
@@ -188,12 +194,12 @@ class _PageClient:
         *,
         where: str,
         page: int | None,
-        parse: Callable[[bytes], T],
+        parse: Callable[[bytes], Awaitable[T]],
     ) -> T:
         """GET ``path``; retry 408/429/5xx, transport errors and garbled bodies.
 
-        ``parse`` runs on a worker thread and raises `ResponseFormatError` for
-        a body it cannot use (retried like a server error).
+        ``parse`` raises `ResponseFormatError` for a body it cannot use (retried
+        like a server error).
         """
         attempt = 0
         while True:
@@ -218,7 +224,7 @@ class _PageClient:
         where: str,
         page: int | None,
         attempt: int,
-        parse: Callable[[bytes], T],
+        parse: Callable[[bytes], Awaitable[T]],
     ) -> tuple[T | APIError, float | None]:
         epoch = await self._limit.acquire()
         throttled = False
@@ -270,9 +276,10 @@ class _PageClient:
                 raise error
             return error, retry_after
         try:
-            # Parsed on the loop's thread: the probe holds the GIL anyway, and a worker
-            # thread contending for it delays every socket callback (measured 2-3x slower).
-            return parse(response.content), None
+            # The GIL-bound probe runs on the loop's thread (a worker thread contending
+            # for the GIL delays every socket callback); only Polars' GIL-free read is
+            # handed to a worker thread.
+            return await parse(response.content), None
         except ResponseFormatError as exc:
             exc.url = url
             return exc, None
@@ -679,14 +686,13 @@ async def fetch_one_frame(
     ) as requester:
         stats = requester.stats
 
+        async def parse(body: bytes) -> tuple[pl.DataFrame, list[Problem]]:
+            return parse_session(body, strict=strict)
+
         async def one(session_id: str) -> pl.DataFrame:
             path = f"{SESSIONS_PATH}/{quote(session_id, safe='')}"
             rows, problems = await requester.request(
-                path,
-                None,
-                where=f"session {session_id}",
-                page=None,
-                parse=lambda body: parse_session(body, strict=strict),
+                path, None, where=f"session {session_id}", page=None, parse=parse
             )
             stats.problems.extend(problems)
             return rows

@@ -39,10 +39,13 @@ __all__ = [
     "Problem",
     "assemble",
     "combine_pages",
+    "complete_page",
     "empty_sessions",
     "normalize_sessions",
     "parse_page",
     "parse_session",
+    "probe_page",
+    "read_typed",
     "warn_problems",
 ]
 
@@ -163,6 +166,8 @@ class ParsedPage:
     metadata: list[bytes | None] | None = None
     raw: pl.DataFrame | None = None
     strict: bool = False
+    pending: bool = False
+    """Accepted by the probe; Polars' typed read still to come (`complete_page`)."""
     _assembled: tuple[pl.DataFrame, list[Problem]] | None = None
 
     def _single(self) -> tuple[pl.DataFrame, list[Problem]]:
@@ -220,12 +225,28 @@ def _lenient_page_info(obj: object) -> tuple[int | None, int | None, int | None]
 def parse_page(body: bytes, *, page: int | None = None, strict: bool = False) -> ParsedPage:
     """Normalize one response body of the sessions list endpoint.
 
+    The same as `probe_page`, then `read_typed` and `complete_page` when the
+    probe leaves the page to Polars (the fetcher runs that read on a worker
+    thread, where Polars works without holding the GIL).
+
     Raises
     ------
     ResponseFormatError
         The body is not JSON, or not an object with a ``data`` list.
     SchemaError
         With ``strict=True``, the first value that does not fit.
+    """
+    parsed = probe_page(body, page=page, strict=strict)
+    if parsed.pending:
+        return complete_page(parsed, body, read_typed(body))
+    return parsed
+
+
+def probe_page(body: bytes, *, page: int | None = None, strict: bool = False) -> ParsedPage:
+    """Stage one: the strict probe. A page it accepts comes back ``pending``.
+
+    Pending pages still need Polars' typed read (`read_typed`, `complete_page`);
+    every other page comes back fully parsed by the exact path.
     """
     where = f"page {page}" if page is not None else "the response"
     if not strict:
@@ -240,9 +261,29 @@ def parse_page(body: bytes, *, page: int | None = None, strict: bool = False) ->
                 page=page,
             ) from None
         else:
-            fast = _fast_page(body, envelope, page)
-            if fast is not None:
-                return fast
+            return _fast_page(envelope, page)
+    return _exact_page(body, page=page, strict=strict)
+
+
+def read_typed(body: bytes) -> pl.DataFrame | None:
+    """Polars' read of a page with the explicit schema (no inference); None if it refuses."""
+    try:
+        return pl.read_json(body, schema=_POLARS_PAGE)
+    except pl.exceptions.PolarsError:
+        return None
+
+
+def complete_page(parsed: ParsedPage, body: bytes, typed: pl.DataFrame | None) -> ParsedPage:
+    """Stage two: attach the typed read to a pending page, or take the exact path."""
+    if typed is None:
+        return _exact_page(body, page=parsed.page, strict=parsed.strict)
+    parsed.typed = typed
+    parsed.pending = False
+    return parsed
+
+
+def _exact_page(body: bytes, *, page: int | None, strict: bool) -> ParsedPage:
+    where = f"page {page}" if page is not None else "the response"
     try:
         obj = _ANY.decode(body)
     except msgspec.DecodeError as exc:
@@ -306,7 +347,7 @@ def parse_session(body: bytes, *, strict: bool = False) -> tuple[pl.DataFrame, l
 # ---------------------------------------------------------------------------
 
 
-def _fast_page(body: bytes, envelope: _Envelope, page: int | None) -> ParsedPage | None:
+def _fast_page(envelope: _Envelope, page: int | None) -> ParsedPage:
     info = envelope.pageInfo or _PageInfo()
     records = envelope.data
     n = len(records)
@@ -314,12 +355,8 @@ def _fast_page(body: bytes, envelope: _Envelope, page: int | None) -> ParsedPage
     if n == 0:
         result.raw = _empty_raw()
         return result
-    try:
-        typed = pl.read_json(body, schema=_POLARS_PAGE)
-    except pl.exceptions.PolarsError:
-        return None
-    result.typed = typed
     result.metadata = [bytes(r.metadata) or None for r in records]
+    result.pending = True
     return result
 
 
