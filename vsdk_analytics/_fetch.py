@@ -7,7 +7,10 @@ The plan, in `fetch_frame`:
 2. Fetch the other planned pages concurrently, at most ``max_concurrency`` in
    flight, under an AIMD limit that halves on 429 and creeps back up.
 3. While the last page fetched is full (totals missing or too small), keep
-   going a window of pages at a time until a short or empty page.
+   going a window of pages at a time until a short or empty page, or a page
+   holding only sessions already seen (a server that ignores ``page``). With
+   neither totals nor ``perPage`` and a short page 1, page 2 tells the last
+   page from a page size the server capped without saying so.
 4. Sessions created while paging shift offsets (the list is newest first).
    Each response carries the total at that instant, which fixes where its
    rows sit counted from the oldest session; the gaps left are re-fetched
@@ -266,7 +269,7 @@ class _PageClient:
             retry_after = parse_retry_after(response.headers)
             error = status_error(
                 status,
-                body=response.text,
+                body=_without_token(response),
                 url=url,
                 page=page,
                 retry_after=retry_after,
@@ -285,6 +288,13 @@ class _PageClient:
             return exc, None
 
 
+def _without_token(response: httpx.Response) -> str:
+    """The body of an error answer, minus the token if the server echoed it back."""
+    body = response.text
+    sent = response.request.headers.get("Authorization")
+    return body.replace(sent, "<token>") if sent and sent in body else body
+
+
 def _refused(exc: BaseException) -> bool:
     """Whether a "timeout" is really a refused connection.
 
@@ -293,6 +303,10 @@ def _refused(exc: BaseException) -> bool:
     """
     cause = exc.__cause__
     return isinstance(cause, OSError) and not isinstance(cause, TimeoutError)
+
+
+def _ids(seen: _Seen) -> set[object]:
+    return set(seen.result.rows.get_column("session_id").drop_nulls().to_list())
 
 
 def _bottom_range(seen: _Seen, per_page: int) -> tuple[int, int] | None:
@@ -353,6 +367,7 @@ class _Run:
         self._planned = 0
         self._done = 0
         self._sessions = 0
+        self._ids_checked: set[object] | None = None
 
     def _record(self, seen: _Seen) -> None:
         self._seen.append(seen)
@@ -363,7 +378,17 @@ class _Run:
 
     async def _fetch_many(self, pages: list[int], per_page: int) -> list[_Seen]:
         self._planned += len(pages)
-        tasks = [asyncio.ensure_future(self._pages.get(p, per_page)) for p in pages]
+        callback_errors: list[Exception] = []
+
+        async def fetch(page: int) -> _Seen:
+            seen = await self._pages.get(page, per_page)
+            try:
+                self._record(seen)  # as each page arrives, so progress moves during a batch
+            except Exception as exc:  # a failing progress callback: raised after the batch
+                callback_errors.append(exc)
+            return seen
+
+        tasks = [asyncio.ensure_future(fetch(p)) for p in pages]
         out: list[_Seen] = []
         try:
             results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -374,12 +399,13 @@ class _Run:
             raise
         for page, result in zip(pages, results, strict=True):
             if isinstance(result, _Seen):
-                self._record(result)
                 out.append(result)
             elif isinstance(result, Exception):
                 self._failed[page] = result
             else:
                 raise result
+        if callback_errors:
+            raise callback_errors[0]
         return out
 
     async def run(self) -> pl.DataFrame:
@@ -399,6 +425,19 @@ class _Run:
         self._stats.total_items_at_start = total0
         if info.record_count == 0 or (total0 is not None and total0 <= info.record_count):
             return self._finish(per_page, total0)
+        start = 1
+        if total0 is None and not (info.per_page or 0) > 0 and info.record_count < per_page:
+            # No totals and no page size came back: a short page 1 is either the only page
+            # or the server's unannounced cap on the page size. Page 2 tells which.
+            probe = await self._fetch_many([2], per_page)
+            if probe and probe[0].result.record_count > 0:
+                logger.info(
+                    "the server serves %d sessions per page without saying so (asked %d)",
+                    info.record_count,
+                    per_page,
+                )
+                per_page = self._stats.per_page = info.record_count
+                start = 2
         needed_from = 0
         if self._range.since is not None:
             stop = await self._page_down_to_since(per_page, total0)
@@ -407,7 +446,7 @@ class _Run:
             else:
                 total0 = await self._page_to_the_end(per_page, total0, start=self._last_page())
         else:
-            total0 = await self._page_to_the_end(per_page, total0, start=1)
+            total0 = await self._page_to_the_end(per_page, total0, start=start)
         if total0 is not None and not self._failed:
             await self._repair_shifts(per_page, total0, needed_from)
         return self._finish(per_page, total0)
@@ -439,6 +478,16 @@ class _Run:
             window = list(range(last_page + 1, last_page + 1 + width))
             got = await self._fetch_many(window, per_page)
             counts = {s.page: s.result.record_count for s in got}
+            newest = self._latest(window[-1])
+            if newest is not None and newest.result.record_count and self._repeats(newest):
+                warnings.warn(
+                    f"page {window[-1]} holds only sessions of earlier pages: the server (or a "
+                    "proxy) seems to ignore the page parameter; stopped paging there, so "
+                    "sessions may be missing",
+                    CompletenessWarning,
+                    stacklevel=5,
+                )
+                return None
             if total0 is not None and any(counts.values()):
                 warnings.warn(
                     f"the server reported {total0} sessions but there are more after page "
@@ -451,6 +500,21 @@ class _Run:
                 break
             last_page = window[-1]
         return total0
+
+    def _repeats(self, seen: _Seen) -> bool:
+        """Whether ``seen`` holds only session ids of page 1 or of pages checked before.
+
+        Called for the last page of each window fetched past the expected end, so a
+        server that ignores ``page`` (serving page 1 again and again) cannot keep the
+        fetch going forever; a legitimate page always brings new sessions.
+        """
+        if self._ids_checked is None:
+            first = self._latest(1)
+            self._ids_checked = set() if first is None else _ids(first)
+        ids = _ids(seen)
+        repeated = bool(ids) and ids <= self._ids_checked
+        self._ids_checked |= ids
+        return repeated
 
     async def _page_down_to_since(self, per_page: int, total0: int | None) -> int | None:
         """Page newest-first until a page older than ``since``.

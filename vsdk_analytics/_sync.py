@@ -4,14 +4,18 @@ With no event loop running, `run_sync` uses `asyncio.run`. Inside a running
 loop (Jupyter, IPython, an async framework) it runs the coroutine on a worker
 thread with its own loop and waits for it, without patching any loop. Ctrl-C
 (KeyboardInterrupt) cancels the coroutine, waits for it to clean up (open
-connections closed, no task left behind), then re-raises.
+connections closed, no task left behind), then re-raises. Under `asyncio.run`
+(Python 3.11+), whose SIGINT handler only cancels the main task (which cannot
+run while this thread waits), Python's default handler is put back for the wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 __all__ = ["run_sync"]
@@ -51,9 +55,10 @@ def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
                 done.set()
 
     thread = threading.Thread(target=target, name="vsdk-analytics-fetch", daemon=True)
-    thread.start()
     try:
-        done.wait()
+        with _ctrl_c_raises():
+            thread.start()
+            done.wait()
     except BaseException:
         task = box.get("task")
         if task is not None and not loop.is_closed():
@@ -65,3 +70,28 @@ def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     if "error" in box:
         raise box["error"]
     return box["result"]  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _ctrl_c_raises() -> Iterator[None]:
+    """Make Ctrl-C raise KeyboardInterrupt here when `asyncio.run`'s handler is installed.
+
+    `asyncio.Runner` (3.11+) handles the first SIGINT by cancelling its main task, which
+    is the task blocked in this wait: the interrupt would go unnoticed until the fetch
+    ends. Other handlers (an application's own) are left alone.
+    """
+    runner = getattr(asyncio, "Runner", None)
+    handler = signal.getsignal(signal.SIGINT)
+    bound = getattr(handler, "func", handler)  # Runner installs partial(self._on_sigint, ...)
+    if (
+        runner is None
+        or threading.current_thread() is not threading.main_thread()
+        or not isinstance(getattr(bound, "__self__", None), runner)
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
