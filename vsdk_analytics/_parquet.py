@@ -201,6 +201,7 @@ def _check_partition_values(frame: pl.DataFrame, columns: list[str]) -> None:
 
 def _arrow_type(dtype: pl.DataType, profile: str) -> Any:
     import pyarrow as pa  # noqa: PLC0415 - pyarrow loads only when writing (~0.35 s)
+
     if dtype == pl.String():
         return pa.string()
     if dtype == pl.Float64():
@@ -217,6 +218,7 @@ def _arrow_type(dtype: pl.DataType, profile: str) -> Any:
 def _to_arrow(frame: pl.DataFrame, profile: str) -> Any:
     """The frame as an Arrow table of plain types (string, not large_string/view)."""
     import pyarrow as pa  # noqa: PLC0415 - pyarrow loads only when writing
+
     if profile == "bi":
         frame = frame.with_columns(pl.col("webhook_events").list.join(WEBHOOK_EVENTS_SEPARATOR))
     target = pa.schema(
@@ -242,6 +244,7 @@ def _fsync_dir(path: Path) -> None:
 def _write_file(table: Any, path: Path, compression: str, metadata: dict[str, str]) -> None:
     """Write one Parquet file and fsync it."""
     import pyarrow.parquet as pq  # noqa: PLC0415 - pyarrow loads only when writing
+
     with path.open("xb") as handle:
         writer = pq.ParquetWriter(
             handle,
