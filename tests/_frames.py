@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -116,3 +116,15 @@ def _status_weights() -> list[float]:
     weights = {"completed": 0.6, "failed": 0.1, "stopped": 0.1}
     rest = (1 - sum(weights.values())) / len(RUNNING_STATUSES)
     return [weights.get(s, rest) for s in _STATUSES]
+
+
+def both(fn: Callable[..., Any], frame: pl.DataFrame, **kwargs: Any) -> pl.DataFrame:
+    """Run a helper eagerly and lazily; check they agree and the kinds are kept."""
+    eager = fn(frame, **kwargs)
+    lazy = fn(frame.lazy(), **kwargs)
+    assert isinstance(eager, pl.DataFrame)
+    assert isinstance(lazy, pl.LazyFrame)
+    collected = lazy.collect()
+    assert collected.schema == eager.schema
+    assert collected.equals(eager), (collected, eager)
+    return eager

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vsdk_analytics._namespace  # noqa: F401  (registers .vsdk)
-from tests._frames import T0, at, empty, random_sessions, sessions
+from tests._frames import T0, at, both, empty, random_sessions, sessions
 from vsdk_analytics._errors import ConfigurationError
 from vsdk_analytics._helpers import (
     DEFAULT_HISTOGRAM_EDGES,
@@ -39,18 +39,6 @@ NOW = at(days=11)
 @pytest.fixture(scope="module")
 def big() -> pl.DataFrame:
     return random_sessions(3000, seed=7)
-
-
-def both(fn: Callable[..., Any], frame: pl.DataFrame, **kwargs: Any) -> pl.DataFrame:
-    """Run a helper eagerly and lazily; check they agree and the kinds are kept."""
-    eager = fn(frame, **kwargs)
-    lazy = fn(frame.lazy(), **kwargs)
-    assert isinstance(eager, pl.DataFrame)
-    assert isinstance(lazy, pl.LazyFrame)
-    collected = lazy.collect()
-    assert collected.schema == eager.schema
-    assert collected.equals(eager), (collected, eager)
-    return eager
 
 
 def groups_of(frame: pl.DataFrame, key: str) -> dict[Any, list[dict[str, Any]]]:

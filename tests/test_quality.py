@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 import vsdk_analytics._namespace  # noqa: F401  (registers .vsdk)
-from tests._frames import at, empty, random_sessions, sessions
+from tests._frames import at, both, empty, random_sessions, sessions
 from vsdk_analytics._errors import ConfigurationError
 from vsdk_analytics._quality import DATA_QUALITY_CHECKS, data_quality, webhook_coverage
 from vsdk_analytics._schema import WEBHOOK_EVENTS
@@ -47,18 +47,6 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def big() -> pl.DataFrame:
     return random_sessions(2000, seed=11)
-
-
-def both(fn: Callable[..., Any], frame: pl.DataFrame, **kwargs: Any) -> pl.DataFrame:
-    """Run a helper eagerly and lazily; check they agree and the kinds are kept."""
-    eager = fn(frame, **kwargs)
-    lazy = fn(frame.lazy(), **kwargs)
-    assert isinstance(eager, pl.DataFrame)
-    assert isinstance(lazy, pl.LazyFrame)
-    collected = lazy.collect()
-    assert collected.schema == eager.schema
-    assert collected.equals(eager), (collected, eager)
-    return eager
 
 
 def nulls_last(value: Any) -> tuple[bool, Any]:
