@@ -1,0 +1,227 @@
+"""The paging planner against a model server that changes, caps, lies and fails (no I/O).
+
+Every generated run must end either complete, with every session that existed for the whole
+run among the ids received, or with an `Outcome` that says it is not; never a silently short
+fetch. Runs without changes or failures against a server that honours ``page`` must complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from vsdk_analytics._paging import PageAnswer, PageRequest, PagingPlanner
+
+TOTALS = st.sampled_from(["honest", "missing", "pages", 10, 0, -1, 10_000_000])
+
+
+@dataclass
+class ModelServer:
+    """A list of ids (top first) served page by page, with the behaviours of real APIs."""
+
+    items: list[str]
+    cap: int
+    totals: object = "honest"
+    oldest_first: bool = False
+    ignore_page: bool = False
+    clamp: bool = False
+    next_id: int = 0
+    deleted: set[str] = field(default_factory=set)
+
+    def serve(self, request: PageRequest) -> PageAnswer:
+        size = min(request.per_page, self.cap)
+        page = 1 if self.ignore_page else request.page
+        last_page = max(1, -(-len(self.items) // size))
+        if self.clamp and page > last_page:
+            page = last_page
+        ids = self.items[(page - 1) * size : page * size]
+        total: int | None
+        if self.totals == "honest":
+            total = len(self.items)
+        elif self.totals == "missing":
+            total = None
+        elif self.totals == "pages":
+            total = last_page
+        else:
+            assert isinstance(self.totals, int)
+            total = self.totals
+        return PageAnswer(request, list(ids), total)
+
+    def insert(self) -> None:
+        self.next_id += 1
+        new = f"new-{self.next_id}"
+        if self.oldest_first:
+            self.items.append(new)
+        else:
+            self.items.insert(0, new)
+
+    def delete(self, index: int) -> None:
+        if self.items:
+            self.deleted.add(self.items.pop(index % len(self.items)))
+
+
+class PagingMachine(RuleBasedStateMachine):
+    """Interleaves answers (in any order) with inserts, deletions and failures."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server: ModelServer | None = None
+        self.planner: PagingPlanner | None = None
+        self.outstanding: list[PageRequest] = []
+        self.received: set[str] = set()
+        self.original: set[str] = set()
+        self.changed = False
+        self.failures = 0
+
+    @initialize(
+        n=st.integers(0, 120),
+        cap=st.integers(1, 30),
+        asked=st.integers(1, 40),
+        totals=TOTALS,
+        oldest_first=st.booleans(),
+        ignore_page=st.booleans(),
+        clamp=st.booleans(),
+        lookahead=st.integers(1, 6),
+    )
+    def setup(
+        self,
+        n: int,
+        cap: int,
+        asked: int,
+        totals: object,
+        oldest_first: bool,
+        ignore_page: bool,
+        clamp: bool,
+        lookahead: int,
+    ) -> None:
+        items = [f"s{i:03d}" for i in range(n)]
+        self.server = ModelServer(items, cap, totals, oldest_first, ignore_page, clamp)
+        self.original = set(items)
+        self.planner = PagingPlanner(asked, lookahead=lookahead)
+        self._refill()
+
+    def _refill(self) -> None:
+        assert self.planner is not None
+        self.outstanding += self.planner.next_requests(64)
+
+    def _answer(self, index: int) -> None:
+        assert self.server is not None and self.planner is not None
+        request = self.outstanding.pop(index % len(self.outstanding))
+        answer = self.server.serve(request)
+        self.received.update(i for i in answer.ids if i is not None)
+        self.planner.feed(answer)
+        self._refill()
+
+    @precondition(lambda self: bool(self.outstanding))
+    @rule(index=st.integers(0, 1000))
+    def answer(self, index: int) -> None:
+        self._answer(index)
+
+    @precondition(lambda self: self.server is not None)
+    @rule()
+    def insert(self) -> None:
+        assert self.server is not None
+        self.server.insert()
+        self.changed = True
+
+    @precondition(lambda self: self.server is not None and bool(self.server.items))
+    @rule(index=st.integers(0, 1000))
+    def delete(self, index: int) -> None:
+        assert self.server is not None
+        self.server.delete(index)
+        self.changed = True
+
+    @precondition(lambda self: bool(self.outstanding) and self.failures < 2)
+    @rule(index=st.integers(0, 1000))
+    def fail(self, index: int) -> None:
+        assert self.planner is not None
+        request = self.outstanding.pop(index % len(self.outstanding))
+        self.failures += 1
+        self.planner.failed(request)
+        self._refill()
+
+    @invariant()
+    def never_silently_short(self) -> None:
+        if self.planner is None or not self.planner.done:
+            return
+        outcome = self.planner.outcome()
+        if outcome.complete:
+            assert self.server is not None
+            missing = (self.original - self.server.deleted) - self.received
+            assert not missing, f"complete, but {sorted(missing)[:5]} never received"
+
+    def teardown(self) -> None:
+        if self.planner is None or self.server is None:
+            return
+        for _ in range(20_000):  # finish quietly: answers in order, nothing changes
+            if self.planner.done or not self.outstanding:
+                break
+            self._answer(0)
+        assert self.planner.done, "the planner neither finished nor asked for anything"
+        self.never_silently_short()
+        quiet = not self.changed and not self.failures and not self.server.ignore_page
+        if quiet and self.server.cap >= 3:
+            assert self.planner.outcome().complete, self.planner.outcome()
+
+
+PagingMachine.TestCase.settings = settings(
+    max_examples=300,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_paging_model = PagingMachine.TestCase
+
+
+@pytest.mark.parametrize(
+    ("n", "cap", "asked", "totals"),
+    [
+        (25, 10, 1000, 10),  # totalItems at page 1's rows
+        (25, 10, 10, 0),
+        (25, 10, 10, -1),
+        (25, 10, 10, "pages"),
+        (25, 5, 10, "missing"),  # 5 rows while echoing 10
+        (25, 10, 10, 10_000_000),
+        (5000, 100, 1000, "honest"),  # capped at 100, echoing 1000
+    ],
+)
+def test_pageinfo_that_lies_is_verified_not_trusted(
+    n: int, cap: int, asked: int, totals: object
+) -> None:
+    server = ModelServer([f"s{i}" for i in range(n)], cap, totals)
+    planner = PagingPlanner(asked, lookahead=8)
+    received: set[str] = set()
+    requests = 0
+    queue = planner.next_requests(64)
+    while queue:
+        request = queue.pop(0)
+        requests += 1
+        answer = server.serve(request)
+        received.update(i for i in answer.ids if i is not None)
+        planner.feed(answer)
+        queue += planner.next_requests(64)
+    assert planner.outcome().complete
+    assert received == set(server.items)
+    assert requests <= n // cap + 1 + 2 * (n // cap + 2) + 8
+
+
+def test_a_server_that_ignores_page_is_reported() -> None:
+    server = ModelServer([f"s{i}" for i in range(50)], 10, "missing", ignore_page=True)
+    planner = PagingPlanner(10)
+    queue = planner.next_requests(64)
+    while queue:
+        planner.feed(server.serve(queue.pop(0)))
+        queue += planner.next_requests(64)
+    outcome = planner.outcome()
+    assert not outcome.complete
+    assert "ignore the page parameter" in outcome.reason

@@ -1,0 +1,450 @@
+"""The paging planner: which pages to ask for, and when a fetch is provably complete.
+
+No I/O here. The fetcher asks `PagingPlanner.next_requests` what to send, feeds every
+answer back (`feed`, or `failed` when a request gave up), and stops when `done` is
+true; `outcome` then says whether the pages received prove that every session that
+existed for the whole fetch was seen, and if not, what is missing.
+
+The argument, in terms of rows received (never an echoed number):
+
+* A page is a contiguous run of the server's list *at the instant it was served*. The
+  list may change between pages (sessions arrive, disappear), but a session that exists
+  for the whole fetch is in every instant's list, and the list keeps one order.
+* Two pages that share a session id therefore cover, together, every such session
+  between the first row of one and the last row of the other ("overlap by id").
+  Pages linked by shared ids form a chain (a union-find component here).
+* Page 1 starts at the top of the list; a page with fewer rows than its window size
+  (a size the server is known to honour, because some answer had at least that many
+  rows) reaches the bottom. The fetch is complete when one chain holds both: page 1
+  and such a short page (or, with ``since``, a page reaching past ``since`` in a
+  list proved to be newest first).
+* Disjoint neighbouring pages share no id. They are linked when ``totalItems`` proves
+  nothing changed between them: both report the same total, and the totals are
+  honest (the last page's position matches its total; no total ever shrank, which is
+  how deletions show). Otherwise a small *stitch* request, a window straddling the
+  boundary at another page size, links them by id.
+* The served page size is the number of rows page 1 returned (a cap the server
+  applied silently, or a ``perPage`` it echoes falsely, cannot mislead it).
+* Totals only guide how far ahead to fetch, a bounded window at a time, so a claimed
+  10,000,000 for 25 sessions costs a few requests.
+
+Rows without a session id cannot be linked; they are kept, never counted as proof.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["Outcome", "PageAnswer", "PageRequest", "PagingPlanner"]
+
+Purpose = Literal["page", "stitch"]
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """One list request: ``page`` at ``per_page`` rows (1-based, as the API counts)."""
+
+    page: int
+    per_page: int
+    purpose: Purpose = "page"
+
+    @property
+    def start(self) -> int:
+        """The position (0-based, from the top of the list) of the window's first row."""
+        return (self.page - 1) * self.per_page
+
+
+@dataclass(frozen=True, slots=True)
+class PageAnswer:
+    """What came back for a request: the ids in row order, and the totals claimed."""
+
+    request: PageRequest
+    ids: Sequence[str | None]
+    total_items: int | None = None
+    oldest_before_since: bool = False
+    """Whether a row of this page was created before the fetch's ``since``."""
+    newest_first: bool = True
+    """Whether this page's rows are ordered newest first (checked by the caller)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The verdict: complete, or why not and where (positions counted from the top)."""
+
+    complete: bool
+    reason: str = ""
+    unverified: tuple[tuple[int, int], ...] = ()
+    failed: tuple[PageRequest, ...] = ()
+    per_page: int = 0
+
+
+@dataclass(slots=True)
+class _Seen:
+    request: PageRequest
+    rows: int
+    new: int
+    total: int | None
+    arrival: int
+    before_since: bool
+
+    @property
+    def start(self) -> int:
+        return self.request.start
+
+    @property
+    def end(self) -> int:
+        return self.request.start + self.rows
+
+
+@dataclass(slots=True)
+class _UnionFind:
+    parent: list[int] = field(default_factory=list)
+
+    def add(self) -> int:
+        self.parent.append(len(self.parent))
+        return len(self.parent) - 1
+
+    def find(self, i: int) -> int:
+        root = i
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[i] != root:
+            self.parent[i], i = root, self.parent[i]
+        return root
+
+    def union(self, a: int, b: int) -> bool:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return False
+        self.parent[max(ra, rb)] = min(ra, rb)
+        return True
+
+
+class PagingPlanner:
+    """Plans the requests of one fetch and judges whether it is complete.
+
+    Parameters
+    ----------
+    per_page
+        The page size to ask for first; the rows of page 1 decide the size used after.
+    lookahead
+        Most main pages requested beyond the highest one answered (bounds memory and
+        wasted requests when totals are missing or wrong).
+    since_mode
+        Stop paging at a page reaching past ``since`` (the caller marks such pages).
+    max_rounds
+        Rounds of stitch requests before giving up on unverified boundaries.
+    """
+
+    def __init__(
+        self,
+        per_page: int,
+        *,
+        lookahead: int = 16,
+        since_mode: bool = False,
+        max_rounds: int = 6,
+    ) -> None:
+        if per_page < 1 or lookahead < 1:
+            raise ValueError("per_page and lookahead must be >= 1")
+        self._asked = per_page
+        self._lookahead = lookahead
+        self._since_mode = since_mode
+        self._max_rounds = max_rounds
+        self._size = 0  # the page size in use, once page 1 answered
+        self._honoured = 0  # most rows any answer held: sizes up to it are honoured
+        self._seen: list[_Seen] = []
+        self._uf = _UnionFind()
+        self._owner: dict[str, int] = {}
+        self._next_page = 1
+        self._outstanding: set[PageRequest] = set()
+        self._asked_before: set[PageRequest] = set()
+        self._failed: list[PageRequest] = []
+        self._main_done = False
+        self._end_page: int | None = None
+        self._round = 0
+        self._stalled = False
+        self._shrank = False
+        self._unordered = False
+        self._last_total: int | None = None
+        self._outcome: Outcome | None = None
+        self._links_at_round = -1
+        self._highest = 1  # the highest main page answered
+        self._pending: list[PageRequest] = []  # stitches of this round not sent yet
+        self._claim_broken = False
+        self._full_pages = 1  # full main pages answered (page 1 included): paces speculation
+
+    # -- what the fetcher reads -------------------------------------------------------
+
+    @property
+    def per_page(self) -> int:
+        """The page size in use (the rows of page 1), or the asked size before it answered."""
+        return self._size or self._asked
+
+    @property
+    def done(self) -> bool:
+        """Whether the fetch can stop (see `outcome`)."""
+        return self._outcome is not None
+
+    @property
+    def stitches(self) -> int:
+        """Stitch requests planned so far."""
+        return sum(1 for r in self._asked_before if r.purpose == "stitch")
+
+    @property
+    def newest_first(self) -> bool:
+        """Whether every page so far came newest first (``since`` can stop early)."""
+        return not self._unordered
+
+    def outcome(self) -> Outcome:
+        """The verdict; only once `done`."""
+        if self._outcome is None:
+            raise RuntimeError("the fetch is not done yet")
+        return self._outcome
+
+    def next_requests(self, budget: int) -> list[PageRequest]:
+        """Up to ``budget`` new requests to send now (empty: wait for answers)."""
+        if self._outcome is not None or budget <= 0:
+            return []
+        if self._next_page == 1:
+            return self._send([PageRequest(1, self._asked)])
+        if not self._size:
+            return []  # page 1 is still on its way
+        out: list[PageRequest] = []
+        while not self._main_done and len(out) < budget and self._may_launch(self._next_page):
+            out.append(PageRequest(self._next_page, self._size))
+            self._next_page += 1
+        self._send(out)
+        if out or (self._outstanding and not self._pending):
+            return out
+        if not self._pending and not self._outstanding:
+            self._pending = self._after_main_pass()
+        taken, self._pending = self._pending[:budget], self._pending[budget:]
+        return self._send(taken)
+
+    def feed(self, answer: PageAnswer) -> None:
+        """Record an answer (in the order answers arrive)."""
+        request = answer.request
+        self._outstanding.discard(request)
+        rows = len(answer.ids)
+        total = answer.total_items
+        if total is not None:
+            if self._last_total is not None and total < self._last_total:
+                self._shrank = True
+            self._last_total = total
+        if not answer.newest_first and not self._unordered:
+            self._unordered = True
+            if self._since_mode:  # cannot stop early: page to the real end
+                self._since_mode = False
+                self._end_page = None
+                self._main_done = False
+        self._honoured = max(self._honoured, rows)
+        index = self._uf.add()
+        new = 0
+        for sid in answer.ids:
+            if sid is None:
+                continue
+            owner = self._owner.get(sid)
+            if owner is None:
+                self._owner[sid] = index
+                new += 1
+            else:
+                self._uf.union(owner, index)
+        seen = _Seen(request, rows, new, total, len(self._seen), answer.oldest_before_since)
+        self._seen.append(seen)
+        if request.page == 1 and request.purpose == "page" and not self._size:
+            self._first_page(seen)
+        elif request.purpose == "page":
+            self._main_page(seen)
+        self._maybe_finish()
+
+    def failed(self, request: PageRequest) -> None:
+        """A request that gave up after its retries."""
+        self._outstanding.discard(request)
+        self._failed.append(request)
+        if request.page == 1 and not self._size:
+            self._outcome = Outcome(False, "page 1 failed", failed=(request,))
+        self._maybe_finish()
+
+    # -- the main pass ----------------------------------------------------------------
+
+    def _send(self, requests: list[PageRequest]) -> list[PageRequest]:
+        self._outstanding.update(requests)
+        self._asked_before.update(requests)
+        return requests
+
+    def _first_page(self, seen: _Seen) -> None:
+        if seen.rows == 0:  # no session exists now, so none existed for the whole fetch
+            self._outcome = Outcome(True, per_page=self._asked)
+            return
+        self._size = seen.rows
+        self._next_page = 2
+        if self._since_mode and seen.before_since and not self._unordered:
+            self._main_done = True
+
+    def _may_launch(self, page: int) -> bool:
+        highest = self._highest
+        claimed = self._claimed_pages()
+        ahead = self._lookahead if claimed is not None else min(self._lookahead, 2 * self._full_pages)
+        if page > highest + max(ahead, 1):
+            return False
+        # past the claimed end: one probe at a time
+        return claimed is None or page <= claimed + 1 or page <= highest + 1
+
+    def _claimed_pages(self) -> int | None:
+        if self._last_total is None or self._claim_broken or self._size == 0:
+            return None
+        return max(1, math.ceil(max(self._last_total, 0) / self._size))
+
+    def _main_page(self, seen: _Seen) -> None:
+        page = seen.request.page
+        self._highest = max(self._highest, page)
+        self._full_pages += seen.rows == seen.request.per_page
+        claimed = self._claimed_pages()
+        if claimed is not None and page > claimed and seen.new:
+            self._claim_broken = True  # more sessions than the total claims
+        short = seen.rows < seen.request.per_page or (seen.rows > 0 and seen.new == 0)
+        reached = self._since_mode and seen.before_since and not self._unordered
+        if short or reached:
+            if self._end_page is None or page < self._end_page:
+                self._end_page = page
+        elif self._end_page is not None and page > self._end_page and seen.new:
+            self._end_page = None  # the list grew past an earlier short page
+        self._main_done = self._end_page is not None
+        if self._end_page is not None:
+            # main pages past the end that are still out do not hold up the verdict
+            self._outstanding = {
+                r for r in self._outstanding if r.purpose != "page" or r.page <= self._end_page
+            }
+
+    # -- the proof --------------------------------------------------------------------
+
+    def _honest_totals(self) -> bool:
+        if self._shrank or not self._seen or any(s.total is None for s in self._seen):
+            return False
+        if any(s.total is not None and s.new and s.end > s.total for s in self._seen):
+            return False
+        size = self._size
+        for s in self._seen:
+            short_end = 0 < s.rows < s.request.per_page <= self._honoured
+            empty_end = s.rows == 0
+            if (short_end or empty_end) and s.total == s.end and s.request.per_page == size:
+                return True
+        return False
+
+    def _link_by_totals(self) -> None:
+        if not self._honest_totals():
+            return
+        windows = sorted(
+            (s for s in self._seen if s.request.purpose == "page" and s.rows), key=lambda s: s.start
+        )
+        by_start = {s.start: s for s in windows}
+        for s in windows:
+            below = by_start.get(s.end)
+            if below is not None and self._full(s) and below.total == s.total:
+                self._uf.union(s.arrival, below.arrival)
+
+    def _full(self, seen: _Seen) -> bool:
+        return seen.rows == seen.request.per_page or (seen.start == 0 and seen.rows == self._size)
+
+    def _ends(self) -> list[_Seen]:
+        ends = [s for s in self._seen if 0 < s.rows < s.request.per_page <= self._honoured]
+        if self._since_mode and not self._unordered:
+            ends += [s for s in self._seen if s.before_since and s.rows]
+        if self._honest_totals():
+            # an empty page right after a full one at the honest total: link it
+            full = {s.end: s for s in self._seen if s.rows and self._full(s)}
+            for s in self._seen:
+                if s.rows == 0 and s.total == s.start and s.start in full:
+                    ends.append(full[s.start])
+        return ends
+
+    def _proved(self) -> bool:
+        self._link_by_totals()
+        heads = {self._uf.find(s.arrival) for s in self._seen if s.start == 0 and s.rows}
+        return any(self._uf.find(e.arrival) in heads for e in self._ends())
+
+    def _maybe_finish(self) -> None:
+        if self._outcome is not None or not self._main_done or self._outstanding or self._pending:
+            return
+        if self._proved():
+            self._outcome = Outcome(True, per_page=self._size)
+        elif self._failed:
+            self._outcome = Outcome(
+                False,
+                f"{len(self._failed)} requests failed after their retries",
+                unverified=tuple(span for _, span in self._gaps()),
+                failed=tuple(self._failed),
+                per_page=self._size,
+            )
+
+    def _after_main_pass(self) -> list[PageRequest]:
+        """Stitch requests for the boundaries not yet proved, or the final verdict."""
+        self._maybe_finish()
+        if self._outcome is not None:
+            return []
+        links = len({self._uf.find(s.arrival) for s in self._seen})
+        if links == self._links_at_round:
+            self._stalled = True
+        self._links_at_round = links
+        gaps = self._gaps()
+        requests = list(dict.fromkeys(r for b, _ in gaps if (r := self._stitch(b)) is not None))
+        if self._round >= self._max_rounds or self._stalled or not requests:
+            why = (
+                "the server seems to ignore the page parameter or keeps changing"
+                if self._stalled
+                else "sessions kept changing while paging"
+                if requests
+                else "the page size is too small to link neighbouring pages"
+            )
+            self._outcome = Outcome(
+                False,
+                f"could not verify {len(gaps)} boundaries between pages ({why})",
+                unverified=tuple(span for _, span in gaps),
+                failed=tuple(self._failed),
+                per_page=self._size,
+            )
+            return []
+        self._round += 1
+        return requests
+
+    def _gaps(self) -> list[tuple[int, tuple[int, int]]]:
+        """Where the chain from page 1 is broken: (position to stitch at, rows unverified).
+
+        Positions count from the top of the list, as the pages were when received.
+        """
+        rows = sorted((s for s in self._seen if s.rows), key=lambda s: (s.start, s.arrival))
+        gaps: list[tuple[int, tuple[int, int]]] = []
+        for upper, lower in itertools.pairwise(rows):
+            if self._uf.find(upper.arrival) != self._uf.find(lower.arrival):
+                span = (upper.end, max(lower.start, upper.end))
+                gaps.append((self._shifted(upper), span))
+        ended = {self._uf.find(e.arrival) for e in self._ends()}
+        if rows and self._uf.find(rows[-1].arrival) not in ended:
+            gaps.append((self._shifted(rows[-1]), (rows[-1].end, rows[-1].end)))
+        return gaps
+
+    def _shifted(self, seen: _Seen) -> int:
+        """Where the end of ``seen`` sits now, moved by sessions that arrived since."""
+        b = seen.end
+        if seen.total is not None and self._last_total is not None and not self._unordered:
+            b += max(self._last_total - seen.total, 0)
+        return max(b, 1)
+
+    def _stitch(self, b: int) -> PageRequest | None:
+        """A request whose window holds positions ``b - 1`` and ``b`` with room either side."""
+        top = min(self._size, self._honoured)
+        best: tuple[int, PageRequest] | None = None
+        for m in range(top, max(2, top // 2) - 1, -1):
+            q = (b - 1) // m + 1
+            before, after = b - (q - 1) * m, q * m - b
+            if after < 1:
+                continue
+            request = PageRequest(q, m, "stitch")
+            score = min(before, after) - (m if request in self._asked_before else 0)
+            if best is None or score > best[0]:
+                best = (score, request)
+        return None if best is None else best[1]
