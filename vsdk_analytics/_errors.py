@@ -139,7 +139,16 @@ class ServerError(APIStatusError):
 
 
 class APIConnectionError(APIError):
-    """The server could not be reached (DNS, refused, reset)."""
+    """The server could not be reached, or the connection broke.
+
+    Attributes
+    ----------
+    kind
+        What happened: ``"refused"``, ``"dns"``, ``"tls"``, ``"dropped"``, ``"timeout"``
+        or ``"other"`` (None when unknown).
+    """
+
+    kind: str | None = None
 
 
 class APITimeoutError(APIConnectionError):
@@ -169,16 +178,21 @@ class SchemaError(VideoSDKError, ValueError):
 
 
 class IncompleteFetchError(VideoSDKError):
-    """A fetch gave up; nothing it fetched is lost.
+    """A fetch could not prove it saw every session; nothing it fetched is lost.
 
     Attributes
     ----------
     sessions
         Every session fetched before giving up, normalized (`SESSIONS_SCHEMA`).
     missing_pages
-        Page numbers (at the page size in `per_page`) that were not fetched.
+        Page numbers (at the page size in `per_page`) whose requests failed after retries.
     per_page
         The page size the missing page numbers refer to.
+    unverified
+        Position ranges ``(from, to)`` counted from the top of the list (as it was when
+        paged) where the pages received could not be linked: sessions may hide there.
+    reason
+        Why, in a few words.
     """
 
     def __init__(
@@ -188,11 +202,15 @@ class IncompleteFetchError(VideoSDKError):
         sessions: pl.DataFrame,
         missing_pages: list[int],
         per_page: int,
+        unverified: list[tuple[int, int]] | None = None,
+        reason: str = "",
     ) -> None:
         super().__init__(message)
         self.sessions = sessions
         self.missing_pages = missing_pages
         self.per_page = per_page
+        self.unverified = unverified or []
+        self.reason = reason
 
 
 class VideoSDKWarning(UserWarning):

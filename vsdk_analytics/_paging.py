@@ -41,7 +41,7 @@ from typing import Literal
 
 __all__ = ["Outcome", "PageAnswer", "PageRequest", "PagingPlanner"]
 
-Purpose = Literal["page", "stitch"]
+Purpose = Literal["page", "stitch", "probe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +192,7 @@ class PagingPlanner:
     @property
     def stitches(self) -> int:
         """Stitch requests planned so far."""
-        return sum(1 for r in self._asked_before if r.purpose == "stitch")
+        return sum(1 for r in self._asked_before if r.purpose != "page")
 
     @property
     def newest_first(self) -> bool:
@@ -221,6 +221,7 @@ class PagingPlanner:
         if out or (self._outstanding and not self._pending):
             return out
         if not self._pending and not self._outstanding:
+            self._main_done = True  # nothing more can be launched: judge what came back
             self._pending = self._after_main_pass()
         taken, self._pending = self._pending[:budget], self._pending[budget:]
         return self._send(taken)
@@ -265,6 +266,8 @@ class PagingPlanner:
         """A request that gave up after its retries."""
         self._outstanding.discard(request)
         self._failed.append(request)
+        if request.purpose == "page":
+            self._highest = max(self._highest, request.page)
         if request.page == 1 and not self._size:
             self._outcome = Outcome(False, "page 1 failed", failed=(request,))
         self._maybe_finish()
@@ -288,11 +291,13 @@ class PagingPlanner:
     def _may_launch(self, page: int) -> bool:
         highest = self._highest
         claimed = self._claimed_pages()
-        ahead = self._lookahead if claimed is not None else min(self._lookahead, 2 * self._full_pages)
+        ahead = (
+            self._lookahead if claimed is not None else min(self._lookahead, 2 * self._full_pages)
+        )
         if page > highest + max(ahead, 1):
             return False
         # past the claimed end: one probe at a time
-        return claimed is None or page <= claimed + 1 or page <= highest + 1
+        return claimed is None or page <= claimed or page <= highest + 1
 
     def _claimed_pages(self) -> int | None:
         if self._last_total is None or self._claim_broken or self._size == 0:
@@ -386,6 +391,9 @@ class PagingPlanner:
         self._maybe_finish()
         if self._outcome is not None:
             return []
+        probe = self._honesty_probe()
+        if probe is not None:
+            return [probe]
         links = len({self._uf.find(s.arrival) for s in self._seen})
         if links == self._links_at_round:
             self._stalled = True
@@ -410,6 +418,22 @@ class PagingPlanner:
             return []
         self._round += 1
         return requests
+
+    def _honesty_probe(self) -> PageRequest | None:
+        """The page holding position ``totalItems``, to check a total the pages never reached.
+
+        With ``since`` the fetch stops long before the end of the list; one request for
+        the page where the claimed total ends (short, or empty right at it) proves the
+        totals honest, so unchanged totals can link the pages instead of stitches.
+        """
+        totals = {s.total for s in self._seen}
+        if len(totals) != 1 or self._honest_totals() or self._shrank or not self._size:
+            return None
+        (total,) = totals
+        if total is None or total <= 0:
+            return None
+        probe = PageRequest(total // self._size + 1, self._size, "probe")
+        return None if probe in self._asked_before else probe
 
     def _gaps(self) -> list[tuple[int, tuple[int, int]]]:
         """Where the chain from page 1 is broken: (position to stitch at, rows unverified).

@@ -1,0 +1,288 @@
+"""One request to the API: retries, typed errors, and what each failure really was.
+
+`Requester.get` sends one GET inside the client's limiter and retries what retrying can fix
+(408/429/5xx, timeouts, dropped connections, bodies cut off or garbled by a proxy), with
+capped, jittered backoff that honours ``Retry-After``. Everything else ends the request at
+once with its typed error, saying that it was not retried: 401/403/404 and other 4xx,
+redirects (never followed: the token must not leave the host), 204, a 200 whose body is an
+error, a strict schema violation. A connection that cannot be made on the very first request
+(refused, a name that does not resolve, a TLS failure) is reported at once too, naming which:
+retrying a wrong URL only makes the user wait. `classify_transport_error` reads the cause
+chain of httpx's exceptions (the aiohttp transport reports a dropped connection as a
+"connect timeout").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import httpx
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    ResponseFormatError,
+    status_error,
+)
+from ._retry import AdaptiveLimit, backoff_delay, parse_retry_after, should_retry
+
+__all__ = ["FailureKind", "RequestCounters", "Requester", "classify_transport_error"]
+
+logger = logging.getLogger("vsdk_analytics")
+
+T = TypeVar("T")
+
+FailureKind = Literal["refused", "dns", "tls", "dropped", "timeout", "other"]
+
+_FIRST_CONTACT_FATAL: frozenset[FailureKind] = frozenset({"refused", "dns", "tls"})
+
+_DESCRIBE: dict[FailureKind, str] = {
+    "refused": "connection refused: nothing listens there; is the base URL (host and port) right?",
+    "dns": "the host name does not resolve (DNS): check the base URL for typos",
+    "tls": "the TLS handshake failed (certificate or protocol): check the base URL's scheme "
+    "and host, or a proxy intercepting TLS",
+    "dropped": "the connection was dropped before the answer was complete",
+    "timeout": "no complete answer in time",
+    "other": "the connection failed",
+}
+
+
+def classify_transport_error(exc: BaseException) -> FailureKind:  # noqa: PLR0911 - one per kind
+    """What a transport exception really was, from its cause chain.
+
+    Examples
+    --------
+    >>> classify_transport_error(httpx.ConnectError("x"))
+    'other'
+    >>> err = httpx.ConnectError("x")
+    >>> err.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "refused")
+    >>> classify_transport_error(err)
+    'refused'
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    timeout = False
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if isinstance(current, socket.gaierror) or "DNSError" in name:
+            return "dns"
+        if isinstance(current, ssl.SSLError) or "Certificate" in name or "SSLError" in name:
+            return "tls"
+        if isinstance(current, ConnectionRefusedError) or (
+            isinstance(current, OSError) and current.errno == errno.ECONNREFUSED
+        ):
+            return "refused"
+        if name in {"ServerDisconnectedError", "ClientPayloadError"} or isinstance(
+            current, (ConnectionResetError, BrokenPipeError, httpx.RemoteProtocolError)
+        ):
+            return "dropped"
+        if isinstance(current, (TimeoutError, asyncio.TimeoutError)) or name in {
+            "ServerTimeoutError",
+            "SocketTimeoutError",
+        }:
+            timeout = True
+        current = current.__cause__ or current.__context__
+    if timeout:
+        return "timeout"
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        return "dropped"
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return "timeout"
+    return "other"
+
+
+@dataclass(slots=True)
+class RequestCounters:
+    """What the requester did: requests sent, retries, 429s, successes."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    successes: int = 0
+
+
+class Requester:
+    """Sends GETs for one fetch through one `httpx.AsyncClient` and one limiter."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        limit: AdaptiveLimit,
+        max_retries: int,
+        timeout: float,
+        counters: RequestCounters | None = None,
+        on_retry: Callable[[], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._base = str(client.base_url).rstrip("/")
+        self._limit = limit
+        self._max_retries = max_retries
+        self._timeout = timeout
+        self.counters = counters if counters is not None else RequestCounters()
+        self._on_retry = on_retry
+
+    async def get(
+        self,
+        path: str,
+        params: dict[str, int] | None,
+        *,
+        where: str,
+        page: int | None,
+        parse: Callable[[bytes], Awaitable[T]],
+    ) -> T:
+        """GET ``path`` and ``parse`` the body; retry what retrying can fix, raise the rest.
+
+        ``parse`` raises `ResponseFormatError` for a body it cannot use; it is retried
+        when its ``retryable`` says a proxy may have garbled it.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome, retry_after = await self._attempt(
+                path, params, where=where, page=page, attempt=attempt, parse=parse
+            )
+            if not isinstance(outcome, APIError):
+                self.counters.successes += 1
+                return outcome
+            if attempt > self._max_retries:
+                _say_attempts(outcome, attempt)
+                raise outcome
+            self.counters.retries += 1
+            delay = backoff_delay(attempt, retry_after=retry_after)
+            logger.info(
+                "%s: %s; retry %d of %d in %.2fs", where, outcome, attempt, self._max_retries, delay
+            )
+            if self._on_retry is not None:
+                self._on_retry()
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        path: str,
+        params: dict[str, int] | None,
+        *,
+        where: str,
+        page: int | None,
+        attempt: int,
+        parse: Callable[[bytes], Awaitable[T]],
+    ) -> tuple[T | APIError, float | None]:
+        epoch = await self._limit.acquire()
+        throttled = False
+        self.counters.requests += 1
+        # One URL string, parsed once by httpx (URL objects cost ~0.1 ms each here).
+        query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+        url = f"{self._base}{path}?{query}" if query else f"{self._base}{path}"
+        try:
+            try:
+                response = await asyncio.wait_for(self._client.get(url), self._timeout)
+            except (httpx.TransportError, asyncio.TimeoutError) as exc:
+                return self._transport_failure(exc, where=where, url=url, page=page), None
+            status = response.status_code
+            throttled = status == 429
+            if throttled:
+                self.counters.throttled += 1
+        finally:
+            self._limit.release(epoch=epoch, throttled=throttled)
+        if status != 200:
+            return self._status_failure(response, where=where, url=url, page=page, attempt=attempt)
+        try:
+            # The GIL-bound probe runs on the loop's thread; only Polars' GIL-free read is
+            # handed to a worker thread (inside `parse`).
+            return await parse(response.content), None
+        except ResponseFormatError as exc:
+            exc.url = url
+            if not getattr(exc, "retryable", True):
+                _not_retried(exc)
+                raise
+            return exc, None
+
+    def _transport_failure(
+        self, exc: BaseException, *, where: str, url: str, page: int | None
+    ) -> APIError:
+        kind = classify_transport_error(exc)
+        what = _DESCRIBE[kind]
+        if kind == "timeout":
+            what = f"no complete answer within {self._timeout:g}s"
+        text = f"{where}: {what} ({url}; {type(exc).__name__}: {exc})"
+        if kind in _FIRST_CONTACT_FATAL and self.counters.successes == 0:
+            error = APIConnectionError(text, url=url, page=page)
+            error.kind = kind
+            _not_retried(error)
+            raise error from exc
+        if kind == "timeout":
+            error = APITimeoutError(
+                f"{text}; the server may be overloaded: raise timeout= or lower max_concurrency",
+                url=url,
+                page=page,
+            )
+        else:
+            error = APIConnectionError(text, url=url, page=page)
+        error.kind = kind
+        error.__cause__ = exc
+        return error
+
+    def _status_failure(
+        self, response: httpx.Response, *, where: str, url: str, page: int | None, attempt: int
+    ) -> tuple[APIError, float | None]:
+        status = response.status_code
+        if 300 <= status < 400 or status == 204 or (200 < status < 300):
+            location = response.headers.get("location")
+            what = (
+                f"redirected to {location!r}; redirects are never followed (the token must "
+                "not leave the API host): check the base URL"
+                if 300 <= status < 400
+                else "answered without a sessions page; check the base URL and API version"
+            )
+            error: APIError = APIStatusError(
+                f"HTTP {status} for {where} ({url}): {what}",
+                status_code=status,
+                body=_without_token(response),
+                url=url,
+                page=page,
+            )
+            _not_retried(error)
+            raise error
+        retry_after = parse_retry_after(response.headers)
+        status_err = status_error(
+            status,
+            body=_without_token(response),
+            url=url,
+            page=page,
+            retry_after=retry_after,
+            attempts=attempt,
+        )
+        if not should_retry(status):
+            _not_retried(status_err)
+            raise status_err
+        return status_err, retry_after
+
+
+def _not_retried(error: APIError) -> None:
+    error.args = (f"{error.args[0]} (not retried: this cannot succeed by retrying)",)
+
+
+def _say_attempts(error: APIError, attempts: int) -> None:
+    text = str(error)
+    if f"after {attempts} attempts" not in text:
+        error.args = (f"{text} (gave up after {attempts} attempts)",)
+
+
+def _without_token(response: httpx.Response) -> str:
+    """The body of an error answer, minus the token if the server echoed it back."""
+    try:
+        body = response.text
+    except (UnicodeDecodeError, LookupError):
+        body = response.content.decode("utf-8", "replace")
+    sent = response.request.headers.get("Authorization")
+    return body.replace(sent, "<token>") if sent and sent in body else body
