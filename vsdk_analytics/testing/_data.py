@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_NOW",
     "FakeSession",
     "SessionStore",
+    "deployment_profile",
     "format_timestamp",
     "generate_sessions",
 ]
@@ -245,6 +246,7 @@ class _Profile:
         self.deployment_ids: list[str] = []
         self.tags: list[str] = []  # _TAG_SLOTS per deployment, weighted by repetition
         self.webhooks: list[str] = []  # _WEBHOOK_SLOTS per deployment
+        self.tag_names: list[tuple[str, ...]] = []  # per deployment, oldest tag first
         for name in _DEPLOYMENT_NAMES:
             self.deployment_ids.append(_uuid4(rng.getrandbits(128)))
             n_tags = rng.randint(1, 3)
@@ -255,6 +257,7 @@ class _Profile:
                 for rank, tag in enumerate(_TAG_POOL[first : first + n_tags])
                 for _ in range(1 + 2 * rank)
             ]
+            self.tag_names.append(_TAG_POOL[first : first + n_tags])
             self.tags.extend(_fragment("tag", tag) + "," for tag in weighted)
             self.tags.extend(self.tags[-len(weighted) :] * (_TAG_SLOTS // len(weighted) - 1))
             hooks = []
@@ -472,6 +475,20 @@ class _Profile:
         )
 
 
+def deployment_profile(seed: int) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The deployments the sessions of ``seed`` use: ``(deploymentId, name, tags)`` each.
+
+    ``tags`` are oldest first (the last one gets most sessions).
+
+    Examples
+    --------
+    >>> [name for _, name, _ in deployment_profile(0)]
+    ['support', 'sales', 'booking', 'survey', 'triage', 'concierge']
+    """
+    profile = _Profile(seed)
+    return list(zip(profile.deployment_ids, _DEPLOYMENT_NAMES, profile.tag_names, strict=True))
+
+
 def _resolve_window(
     start: datetime | None, span_days: float, now: datetime | None
 ) -> tuple[int, int]:
@@ -683,7 +700,15 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._columns.ids)
 
-    def page_data(self, page: int, per_page: int) -> tuple[bytes, int]:
+    @property
+    def oldest_ms(self) -> int | None:
+        """The ``createdAt`` of the oldest session (epoch ms), or ``None`` when empty."""
+        created = self._columns.created
+        return created[0] if created else None
+
+    def page_data(
+        self, page: int, per_page: int, *, oldest_first: bool = False
+    ) -> tuple[bytes, int]:
         """The comma-joined JSON objects of one page (newest first), and how many there are.
 
         Parameters
@@ -692,6 +717,8 @@ class SessionStore:
             1-based page number.
         per_page
             Page size.
+        oldest_first
+            Page the sessions oldest first instead.
 
         Returns
         -------
@@ -699,6 +726,10 @@ class SessionStore:
             The bytes between ``[`` and ``]`` of ``"data"``, and the number of sessions.
         """
         bodies = self._columns.bodies
+        if oldest_first:
+            lo = (page - 1) * per_page
+            chunk = bodies[lo : lo + per_page]
+            return b",".join(chunk), len(chunk)
         hi = len(bodies) - (page - 1) * per_page
         if hi <= 0:
             return b"", 0
@@ -769,6 +800,31 @@ class SessionStore:
         if self._index is not None:
             self._index[new.session_id] = len(self) - 1
         return new
+
+    def delete_at(self, position: int) -> FakeSession:
+        """Delete the session at ``position`` (0-based, newest first); returns it.
+
+        Raises
+        ------
+        IndexError
+            When there is no such position.
+        """
+        if not 0 <= position < len(self):
+            msg = f"no session at position {position} of {len(self)}"
+            raise IndexError(msg)
+        i = len(self) - 1 - position
+        removed = self._session(i)
+        for column in self._columns:
+            del column[i]
+        self._index = None
+        return removed
+
+    def position(self, session_id: str) -> int | None:
+        """The 0-based position (newest first) of a session, or ``None``."""
+        if self._index is None:
+            self._index = {sid: i for i, sid in enumerate(self._columns.ids)}
+        i = self._index.get(session_id)
+        return None if i is None else len(self) - 1 - i
 
     def _build(self, created_ms: list[int], statuses: list[str]) -> list[FakeSession]:
         frame = self._profile.encode(
