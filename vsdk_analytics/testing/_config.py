@@ -85,11 +85,12 @@ class FakeConfig:
         How 429 answers say when to come back: ``"seconds"`` (``Retry-After: 2``),
         ``"http-date"`` (``Retry-After: Wed, 21 Oct 2025 07:28:00 GMT``) or ``"absent"``.
     rate_limit_headers
-        With a `rate_limit`, every API answer carries ``X-RateLimit-Limit`` and
-        ``RateLimit-Limit`` (the bucket size), ``X-RateLimit-Remaining`` and
-        ``RateLimit-Remaining`` (whole tokens left after this request) and
-        ``X-RateLimit-Reset`` and ``RateLimit-Reset`` (whole seconds, rounded up, until the
-        bucket is full again).
+        With a `rate_limit`, every answer of a request the limiter saw (all but unknown
+        paths and malformed ``page``/``perPage``; 429s included) carries
+        ``X-RateLimit-Limit`` and ``RateLimit-Limit`` (the bucket size),
+        ``X-RateLimit-Remaining`` and ``RateLimit-Remaining`` (whole tokens left after this
+        request) and ``X-RateLimit-Reset`` and ``RateLimit-Reset`` (whole seconds, rounded
+        up, until the bucket is full again).
     insert_every
         Every N-th authenticated sessions-list request first inserts a new session (the
         newest: at the top for ``newest_first``, at the end for ``oldest_first``).

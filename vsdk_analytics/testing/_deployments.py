@@ -12,12 +12,8 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Final, NamedTuple
 
-from vsdk_analytics.testing._data import (
-    DEFAULT_NOW,
-    deployment_profile,
-    encode_json,
-    format_timestamp,
-)
+from vsdk_analytics.testing._profile import deployment_profile
+from vsdk_analytics.testing._records import DEFAULT_NOW, encode_json, format_timestamp
 
 __all__ = ["FakeDeployment", "generate_deployments"]
 
