@@ -473,16 +473,23 @@ def test_open_sessions_are_the_newest(n: int, seed: int, span_days: int) -> None
 # -- both entry points ------------------------------------------------------------------------
 
 
-def test_every_knob_has_a_flag() -> None:
-    args = _parser().parse_args(
-        [
-            *("--echo-per-page", "asked", "--jitter", "0.01", "--delete-every", "3"),
-            *("--total-mode", "pages_as_items", "--total-items", "-1", "--order", "oldest_first"),
-            *("--ignore-page", "--clamp-past-end", "--fail-after", "20", "--fail-status", "403"),
-            *("--rate-limit", "25", "--rate-limit-headers", "--fault", "no_content=0.1"),
-            *("--fault", "error200=0.1", "--fault", "redirect=0.1", "--sessions", "5"),
-        ]
-    )
+FLAGS = [
+    *("--echo-per-page", "asked", "--jitter", "0.01", "--delete-every", "3"),
+    *("--total-mode", "pages_as_items", "--total-items", "-1", "--order", "oldest_first"),
+    *("--ignore-page", "--clamp-past-end", "--fail-after", "20", "--fail-status", "403"),
+    *("--rate-limit", "25", "--rate-limit-headers", "--fault", "no_content=0.1"),
+    *("--fault", "error200=0.1", "--fault", "redirect=0.1", "--sessions", "5"),
+]
+
+
+@pytest.mark.parametrize("entry_point", ["python -m vsdk_analytics.testing", "vsdk-analytics"])
+def test_every_knob_has_a_flag(entry_point: str) -> None:
+    if entry_point == "vsdk-analytics":
+        from vsdk_analytics._cli import _build_parser
+
+        args = _build_parser(entry_point).parse_args(["fake-server", *FLAGS])
+    else:
+        args = _parser().parse_args(FLAGS)
     config = api_from_args(args).config
     assert (config.echo_per_page, config.jitter, config.delete_every) == ("asked", 0.01, 3)
     assert (config.total_mode, config.total_items, config.order) == (
