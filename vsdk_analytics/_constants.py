@@ -10,6 +10,7 @@ from typing import Final
 
 DEFAULT_BASE_URL: Final = "https://api.videosdk.live"
 SESSIONS_PATH: Final = "/ai/v1/ai-deployment-sessions"
+DEPLOYMENTS_PATH: Final = "/ai/v1/ai-deployments"
 
 ENV_AUTH_TOKEN: Final = "VIDEOSDK_AUTH_TOKEN"  # noqa: S105 - a variable name, not a secret
 ENV_API_KEY: Final = "VIDEOSDK_API_KEY"

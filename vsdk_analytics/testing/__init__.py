@@ -1,10 +1,11 @@
 """A fake VideoSDK Agent Cloud API for tests, demos and benchmarks.
 
-Deterministic synthetic sessions (`generate_sessions`) behind the vendor's endpoints, with
-knobs for page-size caps, rate limits, server errors, inserts during paging and transport
-faults (`FakeConfig`). Use it in-process with ``httpx.MockTransport(FakeVideoSDK().handler)``
-or over real HTTP on loopback with `FakeServer`; ``python -m vsdk_analytics.testing`` serves
-it from a separate process.
+Deterministic synthetic sessions (`generate_sessions`) and deployments
+(`generate_deployments`) behind the vendor's endpoints, with knobs for page-size caps, lying
+``pageInfo``, ordering, rate limits and their headers, server errors, a key revoked mid-fetch,
+inserts and deletions during paging, jitter and transport faults (`FakeConfig`). Use it
+in-process with ``httpx.MockTransport(FakeVideoSDK().handler)`` or over real HTTP on loopback
+with `FakeServer`; ``python -m vsdk_analytics.testing`` serves it from a separate process.
 
 Examples
 --------
@@ -20,19 +21,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from vsdk_analytics._retry import set_backoff_scale
-from vsdk_analytics.testing._data import DEFAULT_NOW, FakeSession, SessionStore, generate_sessions
-from vsdk_analytics.testing._server import FakeServer, serve_forever
-from vsdk_analytics.testing._service import (
+from vsdk_analytics.testing._config import (
     FAKE_API_KEY,
     FAKE_SECRET,
     FAULT_KINDS,
     FakeConfig,
     FakeKnobs,
     FakeStats,
-    FakeVideoSDK,
     FaultKind,
-    Reply,
 )
+from vsdk_analytics.testing._data import DEFAULT_NOW, FakeSession, SessionStore, generate_sessions
+from vsdk_analytics.testing._deployments import FakeDeployment, generate_deployments
+from vsdk_analytics.testing._faults import Reply
+from vsdk_analytics.testing._server import FakeServer, serve_forever
+from vsdk_analytics.testing._service import FakeVideoSDK
 
 __all__ = [
     "DEFAULT_NOW",
@@ -40,6 +42,7 @@ __all__ = [
     "FAKE_SECRET",
     "FAULT_KINDS",
     "FakeConfig",
+    "FakeDeployment",
     "FakeKnobs",
     "FakeServer",
     "FakeSession",
@@ -48,6 +51,7 @@ __all__ = [
     "FaultKind",
     "Reply",
     "SessionStore",
+    "generate_deployments",
     "generate_sessions",
     "no_backoff",
     "serve_forever",

@@ -20,17 +20,19 @@ from typing import get_args
 
 from vsdk_analytics._constants import ENV_API_KEY, ENV_AUTH_TOKEN, ENV_BASE_URL
 from vsdk_analytics._errors import ConfigurationError
-from vsdk_analytics.testing._server import serve_forever
-from vsdk_analytics.testing._service import (
+from vsdk_analytics.testing._config import (
     FAKE_API_KEY,
     FAKE_SECRET,
     FAULT_KINDS,
+    EchoPerPage,
     FakeConfig,
-    FakeVideoSDK,
     FaultKind,
+    Order,
     RetryAfterStyle,
     TotalMode,
 )
+from vsdk_analytics.testing._server import serve_forever
+from vsdk_analytics.testing._service import FakeVideoSDK
 
 __all__ = ["main"]
 
@@ -61,13 +63,38 @@ def _parser() -> argparse.ArgumentParser:
     add("--api-key", default=FAKE_API_KEY, help="the fake account's API key")
     add("--secret", default=FAKE_SECRET, help="the fake account's secret (never printed)")
     add("--max-per-page", type=int, default=1000, help="perPage cap (0: none)")
+    add(
+        "--echo-per-page",
+        choices=get_args(EchoPerPage),
+        default="served",
+        help="pageInfo.perPage: the served (capped) size, or the asked one (a lying server)",
+    )
     add("--latency", type=float, default=0.0, help="seconds added to every request")
+    add("--jitter", type=float, default=0.0, help="random extra seconds in [0, J] per request")
     add("--error-rate", type=float, default=0.0, help="fraction of list requests with 5xx")
     add("--rate-limit", type=float, default=None, help="requests per second before 429")
     add("--rate-burst", type=int, default=None, help="token bucket size")
     add("--retry-after", choices=get_args(RetryAfterStyle), default="seconds")
+    add(
+        "--rate-limit-headers",
+        action="store_true",
+        help="with --rate-limit, send X-RateLimit-* and RateLimit-* headers",
+    )
     add("--insert-every", type=int, default=None, help="insert a session every N list requests")
+    add("--delete-every", type=int, default=None, help="delete a session every N list requests")
     add("--total-mode", choices=get_args(TotalMode), default="items")
+    add("--total-items", type=int, default=None, help="a fixed (lying) total the pageInfo claims")
+    add("--order", choices=get_args(Order), default="newest_first", help="list order")
+    add("--ignore-page", action="store_true", help="serve page 1 whatever page is asked")
+    add("--clamp-past-end", action="store_true", help="serve the last page for pages past it")
+    add(
+        "--fail-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer --fail-status to every request after N authenticated ones (a revoked key)",
+    )
+    add("--fail-status", type=int, default=401, help="status of --fail-after (default 401)")
     add(
         "--fault",
         type=_fault,
@@ -93,13 +120,23 @@ def api_from_args(args: argparse.Namespace) -> FakeVideoSDK:
         api_key=args.api_key,
         secret=args.secret,
         max_per_page=args.max_per_page or None,
+        echo_per_page=args.echo_per_page,
         latency=args.latency,
+        jitter=args.jitter,
         error_rate=args.error_rate,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
         retry_after=args.retry_after,
+        rate_limit_headers=args.rate_limit_headers,
         insert_every=args.insert_every,
+        delete_every=args.delete_every,
         total_mode=args.total_mode,
+        total_items=args.total_items,
+        order=args.order,
+        ignore_page=args.ignore_page,
+        clamp_past_end=args.clamp_past_end,
+        fail_after=args.fail_after,
+        fail_status=args.fail_status,
         faults=dict(args.fault),
         burst_length=args.burst_length,
         slow_seconds=args.slow_seconds,

@@ -113,6 +113,8 @@ class _HTTPServer:
         self._api = api
         self._tasks: set[asyncio.Task[None]] = set()
         self._date = _DateCache()
+        self.connections_opened = 0
+        """TCP connections accepted so far."""
 
     async def run(
         self, host: str, port: int, on_ready: Callable[[str], None], stop: asyncio.Event
@@ -136,6 +138,7 @@ class _HTTPServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self.connections_opened += 1
         # With no high-water mark, drain() returns only once the kernel has every byte, so a
         # request counts as in flight until its response is fully written.
         writer.transport.set_write_buffer_limits(high=0)
@@ -176,9 +179,9 @@ class _HTTPServer:
             await reader.readexactly(int(length))
         self._api.request_started()
         try:
-            latency = self._api.config.latency
-            if latency > 0:
-                await asyncio.sleep(latency)
+            delay = self._api.delay()
+            if delay > 0:
+                await asyncio.sleep(delay)
             try:
                 reply = self._api.respond(
                     request.method, request.target, request.headers.get("authorization")
@@ -193,7 +196,8 @@ class _HTTPServer:
     def _head(self, reply: Reply, length: int, *, keep_alive: bool) -> bytes:
         lines = [f"HTTP/1.1 {reply.status} {_phrase(reply.status)}"]
         lines.extend(f"{name}: {value}" for name, value in reply.headers)
-        lines.append(f"Content-Length: {length}")
+        if reply.status != 204:  # RFC 9110 8.6: no Content-Length in a 204
+            lines.append(f"Content-Length: {length}")
         lines.append(f"Date: {self._date()}")
         lines.append(f"Server: {_SERVER}")
         lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
@@ -307,6 +311,7 @@ class FakeServer:
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._http: _HTTPServer | None = None
 
     def __repr__(self) -> str:
         where = self._url or "not started"
@@ -362,7 +367,8 @@ class FakeServer:
             self._url = url
             self._ready.set()
 
-        await _HTTPServer(self.api).run(self._host, self._port, ready, self._stop)
+        self._http = _HTTPServer(self.api)
+        await self._http.run(self._host, self._port, ready, self._stop)
 
     def close(self) -> None:
         """Stop serving, drop open connections and join the thread (idempotent).
@@ -395,6 +401,11 @@ class FakeServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections accepted since `start` (a reused client opens no new ones)."""
+        return 0 if self._http is None else self._http.connections_opened
 
     # Conveniences delegating to the API.
 

@@ -1,35 +1,56 @@
 """The fake VideoSDK API's state and behaviour, independent of any transport.
 
-`FakeVideoSDK.respond` is the one implementation of routing, auth, paging, rate limiting and
-fault injection. Two thin adapters expose it: `FakeVideoSDK.handler` (for
-`httpx.MockTransport`, in-process) and `vsdk_analytics.testing.FakeServer` (real HTTP on
-127.0.0.1). Everything random (errors, faults) comes from one seeded generator, so a run is
-reproducible request by request.
+`FakeVideoSDK.respond` is the one implementation of routing, auth, paging, rate limiting,
+mutations while paging and fault injection. Two thin adapters expose it:
+`FakeVideoSDK.handler` (for `httpx.MockTransport`, in-process) and
+`vsdk_analytics.testing.FakeServer` (real HTTP on 127.0.0.1). Everything random (errors,
+faults, deletions, jitter) comes from generators seeded by the ``seed``, one per purpose, so a
+run is reproducible request by request and turning one knob on does not change the others'
+draws. Knobs live in `vsdk_analytics.testing._config`, paging in ``_paging``, fault answers and
+the rate limiter in ``_faults``, tokens in ``_auth``.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import email.utils
-import hashlib
-import hmac
-import json
-import math
+import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Literal, TypedDict, get_args
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from vsdk_analytics._constants import SESSIONS_PATH, TOKEN_TTL_SECONDS
-from vsdk_analytics._errors import ConfigurationError
-from vsdk_analytics.testing._data import FakeSession, SessionStore, _rng, encode_json
+from vsdk_analytics._constants import DEPLOYMENTS_PATH, SESSIONS_PATH, TOKEN_TTL_SECONDS
+from vsdk_analytics.testing._auth import TokenChecker, mint_token
+from vsdk_analytics.testing._config import (
+    FAKE_API_KEY,
+    FAKE_SECRET,
+    FAULT_KINDS,
+    FakeConfig,
+    FakeKnobs,
+    FakeStats,
+    FaultKind,
+)
+from vsdk_analytics.testing._data import FakeSession, SessionStore, encode_json
+from vsdk_analytics.testing._deployments import FakeDeployment, generate_deployments
+from vsdk_analytics.testing._faults import (
+    ERROR_STATUSES,
+    HTML,
+    JSON,
+    Reply,
+    TokenBucket,
+    choose_fault,
+    error_reply,
+    failure,
+    fault_reply,
+    server_error,
+    too_many,
+)
+from vsdk_analytics.testing._paging import parse_paging, plan_page
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -45,250 +66,18 @@ __all__ = [
     "FakeStats",
     "FakeVideoSDK",
     "Reply",
+    "mint_token",
 ]
 
-FAKE_API_KEY: Final = "fake-videosdk-api-key"
-"""The API key of the fake account (the ``apikey`` claim its tokens must carry)."""
-
-FAKE_SECRET: Final = "fake-videosdk-secret-for-tests-only-0123456789abcdef"  # noqa: S105 - public
-"""The secret of the fake account (public: it protects nothing; 52 bytes, a valid HS256 key)."""
-
-FaultKind = Literal["reset", "truncated", "html200", "slow", "burst429", "hang"]
-FAULT_KINDS: Final[tuple[FaultKind, ...]] = get_args(FaultKind)
-"""Faults the list endpoint can inject (see `FakeConfig.faults`)."""
-
-TotalMode = Literal["items", "pages", "missing"]
-RetryAfterStyle = Literal["seconds", "http-date", "absent"]
-Action = Literal["reset", "slow", "hang"]
-
-_ERROR_STATUSES: Final = (500, 502, 503, 504)
-_JSON: Final = "application/json; charset=utf-8"
-_HTML: Final = "text/html; charset=utf-8"
-_GATEWAY_PAGE: Final = (
-    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
-    "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
-    "</body>\r\n</html>\r\n"
-)
-_MAINTENANCE_PAGE: Final = (
-    b"<!DOCTYPE html><html><head><title>Scheduled maintenance</title></head>"
-    b"<body><h1>We'll be right back</h1><p>VideoSDK is under maintenance.</p></body></html>"
-)
+_Endpoint = Literal["sessions", "deployments", "detail"]
 
 
-@dataclass(frozen=True)
-class FakeConfig:
-    """Behaviour knobs of the fake API (all optional; the defaults behave like the vendor).
-
-    Attributes
-    ----------
-    api_key
-        The account's API key; tokens must carry it as ``apikey``.
-    secret
-        The account's HS256 secret (never shown in a repr).
-    max_per_page
-        Larger ``perPage`` values are clamped to this (the echoed ``perPage`` is clamped);
-        ``None``: no limit.
-    latency
-        Seconds added to every request by the real HTTP server (`FakeServer`); ignored by
-        `FakeVideoSDK.handler`.
-    error_rate
-        Fraction of list requests answered 500, 502, 503 or 504 (502/504 with nginx's HTML).
-    rate_limit
-        Requests per second allowed (a token bucket over every API request); over it a
-        request gets 429. ``None``: no limit.
-    rate_burst
-        Bucket size: how many requests may come at once. Default ``max(1, rate_limit)``.
-    retry_after
-        How 429 answers say when to come back: ``"seconds"`` (``Retry-After: 2``),
-        ``"http-date"`` (``Retry-After: Wed, 21 Oct 2025 07:28:00 GMT``) or ``"absent"``.
-    insert_every
-        Every N-th authenticated list request first inserts a new session at the top,
-        shifting every later offset by one. ``None``: never.
-    total_mode
-        ``pageInfo`` totals: ``"items"`` (``total == totalItems``, as the vendor's example),
-        ``"pages"`` (``total`` is the page count) or ``"missing"`` (neither key).
-    faults
-        Probability per list request of each fault in `FAULT_KINDS` (sum at most 1):
-        ``reset`` (headers and half the body, then a TCP reset), ``truncated`` (200 with
-        half the body and a matching Content-Length), ``html200`` (200 with an HTML page),
-        ``slow`` (the body dribbled over `slow_seconds`), ``burst429`` (this and the next
-        ``burst_length - 1`` list requests get 429), ``hang`` (no answer until the client
-        gives up).
-    burst_length
-        Length of a ``burst429`` burst.
-    burst_retry_after
-        ``Retry-After`` seconds of a ``burst429`` answer.
-    slow_seconds
-        How long a ``slow`` body takes.
-    """
-
-    api_key: str = FAKE_API_KEY
-    secret: str = field(default=FAKE_SECRET, repr=False)
-    max_per_page: int | None = 1000
-    latency: float = 0.0
-    error_rate: float = 0.0
-    rate_limit: float | None = None
-    rate_burst: int | None = None
-    retry_after: RetryAfterStyle = "seconds"
-    insert_every: int | None = None
-    total_mode: TotalMode = "items"
-    faults: Mapping[FaultKind, float] = field(default_factory=dict)
-    burst_length: int = 5
-    burst_retry_after: int = 1
-    slow_seconds: float = 2.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "faults", MappingProxyType(dict(self.faults)))
-        unknown = sorted(set(self.faults) - set(FAULT_KINDS))
-        checks = [
-            (bool(self.api_key and self.secret), "api_key and secret must not be empty"),
-            (self.max_per_page is None or self.max_per_page >= 1, "max_per_page must be >= 1"),
-            (self.latency >= 0 and self.slow_seconds >= 0, "latency, slow_seconds must be >= 0"),
-            (0.0 <= self.error_rate <= 1.0, "error_rate must be within [0, 1]"),
-            (self.rate_limit is None or self.rate_limit > 0, "rate_limit must be > 0"),
-            (self.rate_burst is None or self.rate_burst >= 1, "rate_burst must be >= 1"),
-            (
-                self.retry_after in get_args(RetryAfterStyle),
-                "retry_after: seconds|http-date|absent",
-            ),
-            (self.insert_every is None or self.insert_every >= 1, "insert_every must be >= 1"),
-            (self.total_mode in get_args(TotalMode), "total_mode must be items|pages|missing"),
-            (not unknown, f"unknown fault kinds {unknown}; known: {list(FAULT_KINDS)}"),
-            (all(0.0 <= p <= 1.0 for p in self.faults.values()), "fault odds must be in [0, 1]"),
-            (sum(self.faults.values()) <= 1.0 + 1e-9, "fault odds must sum to at most 1"),
-            (self.burst_length >= 1, "burst_length must be >= 1"),
-            (self.burst_retry_after >= 0, "burst_retry_after must be >= 0"),
-        ]
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise ConfigurationError("invalid fake API configuration: " + "; ".join(problems))
-
-    @property
-    def bucket_size(self) -> int:
-        """The rate limiter's bucket size."""
-        if self.rate_burst is not None:
-            return self.rate_burst
-        return max(1, math.floor(self.rate_limit or 1))
-
-
-class FakeKnobs(TypedDict, total=False):
-    """The fields of `FakeConfig`, as keyword arguments of `FakeVideoSDK` and `FakeServer`."""
-
-    api_key: str
-    secret: str
-    max_per_page: int | None
-    latency: float
-    error_rate: float
-    rate_limit: float | None
-    rate_burst: int | None
-    retry_after: RetryAfterStyle
-    insert_every: int | None
-    total_mode: TotalMode
-    faults: Mapping[FaultKind, float]
-    burst_length: int
-    burst_retry_after: int
-    slow_seconds: float
-
-
-@dataclass(frozen=True)
-class FakeStats:
-    """What the fake API has seen since it started (or since `FakeVideoSDK.reset_stats`).
-
-    Attributes
-    ----------
-    requests
-        Every request, including unknown paths and rejected ones.
-    list_requests
-        Requests to the list endpoint.
-    detail_requests
-        Requests to the single-session endpoint.
-    pages
-        List requests per ``(page, perPage)`` *as requested* (after the defaults 1 and 10,
-        before clamping).
-    statuses
-        Answers per HTTP status (a ``reset`` counts as its 200; a ``hang`` as none).
-    faults
-        Injected faults per kind (``burst429`` counts every 429 of a burst; ``error`` counts
-        the injected 5xx answers).
-    in_flight
-        Requests being handled right now.
-    peak_in_flight
-        Most requests handled at once: from request parsed to response written, including
-        the `FakeConfig.latency` sleep.
-    inserted
-        Ids of the sessions inserted (by ``insert_every`` or `FakeVideoSDK.insert_session`),
-        oldest first.
-    """
-
-    requests: int
-    list_requests: int
-    detail_requests: int
-    pages: Mapping[tuple[int, int], int]
-    statuses: Mapping[int, int]
-    faults: Mapping[str, int]
-    in_flight: int
-    peak_in_flight: int
-    inserted: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A transport-independent answer of `FakeVideoSDK.respond`.
-
-    Attributes
-    ----------
-    status
-        HTTP status.
-    headers
-        Headers other than ``Content-Length``, ``Date``, ``Connection`` and ``Server``.
-    body
-        The full body (for ``reset``/``slow``: the body the transport cuts or dribbles).
-    action
-        What the transport must do besides answering: ``None`` (answer normally),
-        ``"reset"``, ``"slow"`` or ``"hang"``.
-    """
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    action: Action | None = None
-
-
-def _json_reply(status: int, payload: object, *headers: tuple[str, str]) -> Reply:
-    return Reply(status, (("Content-Type", _JSON), *headers), encode_json(payload))
-
-
-def _error(status: int, message: str, *headers: tuple[str, str]) -> Reply:
-    return _json_reply(status, {"error": message}, *headers)
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def mint_token(api_key: str, secret: str, *, ttl_seconds: float, now: float) -> str:
-    """An HS256 JWT in the vendor's shape (``apikey``, ``permissions``, ``version``, ``roles``)."""
-    header = _b64url(encode_json({"alg": "HS256", "typ": "JWT"}))
-    iat = int(now)
-    claims = {
-        "apikey": api_key,
-        "permissions": ["allow_join"],
-        "version": 2,
-        "roles": ["crawler"],
-        "iat": iat,
-        "exp": iat + int(ttl_seconds),
-    }
-    signing_input = f"{header}.{_b64url(encode_json(claims))}"
-    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64url(signature)}"
+def _rng(purpose: str, seed: int) -> random.Random:
+    return random.Random(f"{purpose}-{seed}")  # noqa: S311 - test behaviour, not security
 
 
 class FakeVideoSDK:
-    """The fake VideoSDK Agent Cloud API: sessions, auth, paging, limits and faults.
+    """The fake VideoSDK Agent Cloud API: sessions, deployments, auth, paging, limits, faults.
 
     Thread-safe. Use `handler` with `httpx.MockTransport`, or serve it over real HTTP with
     `vsdk_analytics.testing.FakeServer`.
@@ -298,7 +87,8 @@ class FakeVideoSDK:
     sessions
         How many sessions to generate (`generate_sessions` with ``seed``), or the sessions.
     seed
-        Seed of the generated sessions, of inserted ones and of injected errors and faults.
+        Seed of the generated sessions and deployments, of inserted ones and of injected
+        errors, faults, deletions and jitter.
     config
         Behaviour knobs; keyword arguments (the fields of `FakeConfig`) override its fields.
     clock
@@ -334,26 +124,33 @@ class FakeVideoSDK:
             self._store = SessionStore.generate(sessions, seed=seed)
         else:
             self._store = SessionStore(sessions, seed=seed)
-        self._clock = clock
+        self._seed = seed
+        self._given_sessions = not isinstance(sessions, int)
+        self._oldest_ms = self._store.oldest_ms
+        self._deployments: list[FakeDeployment] | None = None
         self._lock = threading.Lock()
-        self._rng = _rng(f"faults-{seed}")
-        self._tokens = float(self._config.bucket_size)
-        self._refilled_at = clock()
+        self._rng = _rng("faults", seed)
+        self._delete_rng = _rng("deletes", seed)
+        self._jitter_rng = _rng("jitter", seed)
+        self._bucket = TokenBucket(self._config.rate_limit or 1.0, self._config.bucket_size, clock)
         self._burst_left = 0
         self._authenticated_lists = 0
-        self._valid_tokens: dict[str, float | None] = {}
+        self._tokens = TokenChecker()
         self._reset_counters()
 
     def _reset_counters(self) -> None:
         self._requests = 0
         self._list_requests = 0
         self._detail_requests = 0
+        self._deployment_requests = 0
+        self._authenticated = 0
         self._pages: Counter[tuple[int, int]] = Counter()
         self._statuses: Counter[int] = Counter()
         self._faults: Counter[str] = Counter()
         self._in_flight = 0
         self._peak_in_flight = 0
         self._inserted: list[str] = []
+        self._deleted: list[str] = []
 
     def __repr__(self) -> str:
         return (
@@ -378,8 +175,8 @@ class FakeVideoSDK:
         """
         with self._lock:
             self._config = dataclasses.replace(self._config, **knobs)
-            self._tokens = min(self._tokens, float(self._config.bucket_size))
-            self._valid_tokens.clear()
+            self._bucket.reconfigure(self._config.rate_limit or 1.0, self._config.bucket_size)
+            self._tokens.clear()
             return self._config
 
     @property
@@ -394,9 +191,36 @@ class FakeVideoSDK:
             return self._store.snapshot()
 
     def session_ids(self) -> list[str]:
-        """Every ``sessionId`` now, newest first."""
+        """Every ``sessionId`` now, newest first (whatever `FakeConfig.order` serves)."""
         with self._lock:
             return self._store.ids()
+
+    def surviving_ids(self) -> list[str]:
+        """The sessions that existed for the whole run: what a fetch must return at least.
+
+        The sessions present at creation or at the last `reset_stats`, minus those deleted
+        since, newest first (sessions inserted since are left out: a fetch may or may not
+        see them).
+        """
+        with self._lock:
+            inserted = set(self._inserted)
+            return [sid for sid in self._store.ids() if sid not in inserted]
+
+    def deployments_snapshot(self) -> list[FakeDeployment]:
+        """Every deployment, newest first: the ground truth of the deployments endpoint."""
+        with self._lock:
+            return list(self._deployment_list())
+
+    def _deployment_list(self) -> list[FakeDeployment]:
+        if self._deployments is None:
+            extra: set[str] = set()
+            if self._given_sessions:
+                extra = {s.to_dict().get("deploymentId", "") for s in self._store.snapshot()}
+                extra.discard("")
+            self._deployments = generate_deployments(
+                self._seed, sorted(extra), before_ms=self._oldest_ms
+            )
+        return self._deployments
 
     def insert_session(self, *, status: str = "starting") -> FakeSession:
         """Insert a session newer than all others (see `SessionStore.insert_session`)."""
@@ -407,6 +231,41 @@ class FakeVideoSDK:
         new = self._store.insert_session(status=status)
         self._inserted.append(new.session_id)
         return new
+
+    def delete_session(self, session_id: str | None = None) -> FakeSession:
+        """Delete a session (by id; by default one chosen by the seeded generator).
+
+        Returns
+        -------
+        FakeSession
+            The deleted session (its id is added to `FakeStats.deleted`).
+
+        Raises
+        ------
+        KeyError
+            No session has this id, or there is none left.
+        """
+        with self._lock:
+            if session_id is None:
+                deleted = self._delete_random()
+                if deleted is None:
+                    msg = "no session left to delete"
+                    raise KeyError(msg)
+                return deleted
+            position = self._store.position(session_id)
+            if position is None:
+                raise KeyError(session_id)
+            return self._delete(position)
+
+    def _delete_random(self) -> FakeSession | None:
+        if not len(self._store):
+            return None
+        return self._delete(int(self._delete_rng.random() * len(self._store)))
+
+    def _delete(self, position: int) -> FakeSession:
+        removed = self._store.delete_at(position)
+        self._deleted.append(removed.session_id)
+        return removed
 
     def finish_running(self, *, status: str = "completed") -> list[str]:
         """End every running session (see `SessionStore.finish_running`); their ids."""
@@ -447,10 +306,16 @@ class FakeVideoSDK:
                 in_flight=self._in_flight,
                 peak_in_flight=self._peak_in_flight,
                 inserted=tuple(self._inserted),
+                deleted=tuple(self._deleted),
+                deployment_requests=self._deployment_requests,
+                authenticated=self._authenticated,
             )
 
     def reset_stats(self) -> None:
-        """Zero every counter (requests in flight stay counted as in flight)."""
+        """Zero every counter (requests in flight stay counted as in flight).
+
+        Also restarts `FakeConfig.fail_after`'s count and the run `surviving_ids` describes.
+        """
         with self._lock:
             in_flight = self._in_flight
             self._reset_counters()
@@ -466,6 +331,16 @@ class FakeVideoSDK:
         """A transport finished (or abandoned) the answer to a request."""
         with self._lock:
             self._in_flight -= 1
+
+    def delay(self) -> float:
+        """Seconds the real HTTP server waits before answering the next request.
+
+        `FakeConfig.latency` plus a seeded draw in ``[0, jitter]``.
+        """
+        with self._lock:
+            config = self._config
+            extra = self._jitter_rng.random() * config.jitter if config.jitter > 0 else 0.0
+            return config.latency + extra
 
     # -- the API --------------------------------------------------------------------------
 
@@ -498,141 +373,109 @@ class FakeVideoSDK:
         route = _route(method, parts.path)
         if isinstance(route, Reply):
             return route
-        if route is None:
-            self._list_requests += 1
-            paging = _paging(parts.query)
-            if paging is None:
-                return _error(400, "page and perPage must be positive integers")
-            self._pages[paging] += 1
-        else:
+        endpoint, session_id = route
+        paging = None
+        if endpoint == "detail":
             self._detail_requests += 1
-        refused = self._rate_limited() or self._check_auth(authorization)
-        if refused is not None:
-            return refused
-        if route is None:
-            assert paging is not None
-            return self._list(*paging)
-        session = self._store.get(route)
-        if session is None:
-            return _error(404, f"session {route} not found")
-        return Reply(200, (("Content-Type", _JSON),), session.detail_body())
+        else:
+            if endpoint == "sessions":
+                self._list_requests += 1
+            else:
+                self._deployment_requests += 1
+            paging = parse_paging(parts.query)
+            if paging is None:
+                return error_reply(400, "page and perPage must be positive integers")
+            if endpoint == "sessions":
+                self._pages[paging] += 1
+        config = self._config
+        wait = None if config.rate_limit is None else self._bucket.take()
+        reply = self._answer(endpoint, session_id, paging, wait, authorization)
+        if config.rate_limit_headers and config.rate_limit is not None:
+            reply = dataclasses.replace(reply, headers=reply.headers + self._bucket.headers())
+        return reply
 
-    def _list(self, page: int, requested_per_page: int) -> Reply:
+    def _answer(  # noqa: PLR0911 - one return per kind of answer
+        self,
+        endpoint: _Endpoint,
+        session_id: str | None,
+        paging: tuple[int, int] | None,
+        wait: int | None,
+        authorization: str | None,
+    ) -> Reply:
+        config = self._config
+        if wait is not None:
+            return too_many(wait, config.retry_after)
+        problem = self._tokens.problem(authorization, config.api_key, config.secret)
+        if problem is not None:
+            return error_reply(401, problem)
+        self._authenticated += 1
+        if config.fail_after is not None and self._authenticated > config.fail_after:
+            self._faults["fail_after"] += 1
+            return failure(config.fail_status)
+        if endpoint == "detail":
+            assert session_id is not None
+            session = self._store.get(session_id)
+            if session is None:
+                return error_reply(404, f"session {session_id} not found")
+            return Reply(200, (("Content-Type", JSON),), session.detail_body())
+        assert paging is not None
+        if endpoint == "sessions":
+            return self._sessions_page(*paging)
+        return self._deployments_page(*paging)
+
+    def _sessions_page(self, page: int, asked: int) -> Reply:
         config = self._config
         self._authenticated_lists += 1
         if config.insert_every is not None and self._authenticated_lists % config.insert_every == 0:
             self._insert()
+        if config.delete_every is not None and self._authenticated_lists % config.delete_every == 0:
+            self._delete_random()
+        spoiled, fault = self._spoil()
+        if spoiled is not None:
+            return spoiled
+        plan = plan_page(config, page, asked, len(self._store))
+        oldest_first = config.order == "oldest_first"
+        data, _ = self._store.page_data(plan.page, plan.per_page, oldest_first=oldest_first)
+        return self._page(data, plan.info, fault)
+
+    def _deployments_page(self, page: int, asked: int) -> Reply:
+        spoiled, fault = self._spoil()
+        if spoiled is not None:
+            return spoiled
+        deployments = self._deployment_list()
+        if self._config.order == "oldest_first":
+            deployments = deployments[::-1]
+        plan = plan_page(self._config, page, asked, len(deployments))
+        lo = (plan.page - 1) * plan.per_page
+        data = b",".join(d.body for d in deployments[lo : lo + plan.per_page])
+        return self._page(data, plan.info, fault)
+
+    def _page(self, data: bytes, info: dict[str, int], fault: FaultKind | None) -> Reply:
+        body = b'{"data":[' + data + b'],"pageInfo":' + encode_json(info) + b"}"
+        if fault is not None:
+            return fault_reply(fault, body)
+        return Reply(200, (("Content-Type", JSON),), body)
+
+    def _spoil(self) -> tuple[Reply | None, FaultKind | None]:
+        """A list request's 429 burst, injected 5xx or fault (drawn in a fixed order)."""
+        config = self._config
         if self._burst_left > 0:
             self._burst_left -= 1
             self._faults["burst429"] += 1
-            return self._too_many(config.burst_retry_after)
+            return too_many(config.burst_retry_after, config.retry_after), None
         fault: FaultKind | None = None
         if config.error_rate > 0 or config.faults:
             if self._rng.random() < config.error_rate:
-                status = _ERROR_STATUSES[int(self._rng.random() * len(_ERROR_STATUSES))]
+                status = ERROR_STATUSES[int(self._rng.random() * len(ERROR_STATUSES))]
                 self._faults["error"] += 1
-                return _server_error(status)
-            fault = _choose_fault(config.faults, self._rng.random())
+                return server_error(status), None
+            fault = choose_fault(config.faults, self._rng.random())
         if fault is not None:
             self._faults[fault] += 1
-        if fault == "html200":
-            return Reply(200, (("Content-Type", _HTML),), _MAINTENANCE_PAGE)
         if fault == "burst429":
             self._burst_left = config.burst_length - 1
-            return self._too_many(config.burst_retry_after)
-        per_page = requested_per_page
-        if config.max_per_page is not None:
-            per_page = min(per_page, config.max_per_page)
-        body = self._page_body(page, per_page)
-        if fault == "truncated":
-            return Reply(200, (("Content-Type", _JSON),), body[: len(body) // 2])
-        action: Action | None = None
-        if fault == "reset" or fault == "slow" or fault == "hang":  # noqa: PLR1714 - narrows
-            action = fault
-        return Reply(200, (("Content-Type", _JSON),), body, action)
-
-    def _page_body(self, page: int, per_page: int) -> bytes:
-        data, _ = self._store.page_data(page, per_page)
-        total_items = len(self._store)
-        info: dict[str, int] = {}
-        if self._config.total_mode != "missing":
-            info["totalItems"] = total_items
-        info["currentPage"] = page
-        info["perPage"] = per_page
-        if self._config.total_mode == "items":
-            info["total"] = total_items
-        elif self._config.total_mode == "pages":
-            info["total"] = -(-total_items // per_page)
-        return b'{"data":[' + data + b'],"pageInfo":' + encode_json(info) + b"}"
-
-    def _rate_limited(self) -> Reply | None:
-        rate = self._config.rate_limit
-        if rate is None:
-            return None
-        now = self._clock()
-        size = float(self._config.bucket_size)
-        self._tokens = min(size, self._tokens + (now - self._refilled_at) * rate)
-        self._refilled_at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return None
-        return self._too_many(max(1, math.ceil((1.0 - self._tokens) / rate)))
-
-    def _too_many(self, seconds: int) -> Reply:
-        headers: list[tuple[str, str]] = []
-        if self._config.retry_after == "seconds":
-            headers.append(("Retry-After", str(seconds)))
-        elif self._config.retry_after == "http-date":
-            headers.append(
-                ("Retry-After", email.utils.formatdate(time.time() + seconds, usegmt=True))
-            )
-        return _error(429, "Too many requests, please try again later.", *headers)
-
-    def _check_auth(self, authorization: str | None) -> Reply | None:
-        if authorization is None or not authorization.strip():
-            return _error(401, "missing Authorization header: send the token as its value")
-        token = authorization.strip()
-        if token[:7].lower() == "bearer ":
-            return _error(401, "send the token without a 'Bearer ' prefix: Authorization: <token>")
-        if token not in self._valid_tokens:
-            problem = self._verify(token)
-            if problem is not None:
-                return _error(401, problem)
-        expires = self._valid_tokens[token]
-        if expires is not None and expires <= time.time():
-            del self._valid_tokens[token]
-            return _error(401, "token expired")
-        return None
-
-    def _verify(self, token: str) -> str | None:  # noqa: PLR0911 - one return per check
-        """Check an HS256 token like the vendor; cache it when valid. Returns the problem."""
-        parts = token.split(".")
-        if len(parts) != 3:
-            return "invalid token: not a JWT"
-        try:
-            header = json.loads(_b64url_decode(parts[0]))
-            claims = json.loads(_b64url_decode(parts[1]))
-            signature = _b64url_decode(parts[2])
-        except ValueError:
-            return "invalid token: not a JWT"
-        if not isinstance(header, dict) or header.get("alg") != "HS256":
-            return "invalid token: the algorithm must be HS256"
-        expected = hmac.new(
-            self._config.secret.encode(), f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256
-        ).digest()
-        if not hmac.compare_digest(signature, expected):
-            return "invalid token: bad signature"
-        if not isinstance(claims, dict):
-            return "invalid token: the payload is not an object"
-        exp = claims.get("exp")
-        if exp is not None and (isinstance(exp, bool) or not isinstance(exp, (int, float))):
-            return "invalid token: exp is not a number"
-        if claims.get("apikey") != self._config.api_key:
-            return "invalid token: unknown apikey"
-        if len(self._valid_tokens) > 256:
-            self._valid_tokens.clear()
-        self._valid_tokens[token] = None if exp is None else float(exp)
-        return None
+            return too_many(config.burst_retry_after, config.retry_after), None
+        return None, fault
 
     # -- the httpx.MockTransport adapter --------------------------------------------------
 
@@ -640,9 +483,9 @@ class FakeVideoSDK:
         """Answer an `httpx.Request` in-process: pass this to `httpx.MockTransport`.
 
         Same routing, auth, paging, errors and faults as the real server, except:
-        `FakeConfig.latency` and ``slow`` are ignored (the answer is immediate), ``reset``
-        raises `httpx.ReadError` and ``hang`` raises `httpx.ReadTimeout`, as httpx
-        would over a real connection.
+        `FakeConfig.latency`, `FakeConfig.jitter` and ``slow`` are ignored (the answer is
+        immediate), ``reset`` raises `httpx.ReadError` and ``hang`` raises
+        `httpx.ReadTimeout`, as httpx would over a real connection.
         """
         self.request_started()
         try:
@@ -658,52 +501,25 @@ class FakeVideoSDK:
         if reply.action == "hang":
             raise httpx.ReadTimeout("the fake server never answered (hang)", request=request)
         content = b"" if request.method == "HEAD" else reply.body
-        headers = [*reply.headers, ("Content-Length", str(len(reply.body)))]
+        headers = list(reply.headers)
+        if reply.status != 204:
+            headers.append(("Content-Length", str(len(reply.body))))
         return httpx.Response(reply.status, headers=headers, content=content, request=request)
 
 
-def _route(method: str, path: str) -> Reply | str | None:
-    """``None`` for the list endpoint, a session id for the detail endpoint, else an answer."""
+def _route(method: str, path: str) -> Reply | tuple[_Endpoint, str | None]:
+    """The endpoint and session id (for the detail endpoint), or the answer to give."""
+    route: tuple[_Endpoint, str | None]
+    rest = path[len(SESSIONS_PATH) + 1 :]
     if path.rstrip("/") == SESSIONS_PATH:
-        session_id = None
-    elif path.startswith(SESSIONS_PATH + "/") and "/" not in path[len(SESSIONS_PATH) + 1 :]:
-        session_id = unquote(path[len(SESSIONS_PATH) + 1 :])
+        route = ("sessions", None)
+    elif path.rstrip("/") == DEPLOYMENTS_PATH:
+        route = ("deployments", None)
+    elif path.startswith(SESSIONS_PATH + "/") and "/" not in rest:
+        route = ("detail", unquote(rest))
     else:  # like Express, the vendor's framework
         page = f"<!DOCTYPE html><html><body><pre>Cannot {method} {path}</pre></body></html>"
-        return Reply(404, (("Content-Type", _HTML),), page.encode())
+        return Reply(404, (("Content-Type", HTML),), page.encode())
     if method not in {"GET", "HEAD"}:
-        return _error(405, f"method {method} not allowed", ("Allow", "GET, HEAD"))
-    return session_id
-
-
-def _paging(query: str) -> tuple[int, int] | None:
-    """``(page, perPage)`` with the vendor's defaults 1 and 10; None when not positive ints."""
-    values = parse_qs(query, keep_blank_values=True)
-    numbers = []
-    for name, default in (("page", 1), ("perPage", 10)):
-        text = (values.get(name) or [""])[0].strip()
-        if not text:
-            numbers.append(default)
-        elif text.isdigit() and int(text) >= 1:
-            numbers.append(int(text))
-        else:
-            return None
-    return numbers[0], numbers[1]
-
-
-def _choose_fault(faults: Mapping[FaultKind, float], draw: float) -> FaultKind | None:
-    cumulative = 0.0
-    for kind in FAULT_KINDS:
-        cumulative += faults.get(kind, 0.0)
-        if draw < cumulative:
-            return kind
-    return None
-
-
-def _server_error(status: int) -> Reply:
-    phrase = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
-    if status in (502, 504):
-        name = "Bad Gateway" if status == 502 else "Gateway Time-out"
-        page = _GATEWAY_PAGE.format(status=status, phrase=name)
-        return Reply(status, (("Content-Type", _HTML),), page.encode())
-    return _error(status, phrase[status])
+        return error_reply(405, f"method {method} not allowed", ("Allow", "GET, HEAD"))
+    return route
