@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests._frames import at, empty, random_sessions, sessions
-from vsdk_analytics import parquet_info, scan_parquet
+from vsdk_analytics import scan_parquet
 from vsdk_analytics._dataset import files as _files
 from vsdk_analytics._dataset import parquet as _parquet
 from vsdk_analytics._dataset.files import HIVE_NULL_PARTITION

@@ -10,7 +10,7 @@ the overwrite guard), `state` (the sync state file), `lock` (the OS lock),
 from __future__ import annotations
 
 from .files import HIVE_NULL_PARTITION, START_DATE, ParquetProfile, Provenance
-from .lock import LOCK_FILE
+from .lock import HOLDER_FILE, LOCK_FILE
 from .parquet import parquet_info, read_parquet, scan_parquet, write_parquet
 from .report import SyncReport, format_sync_report
 from .state import STATE_FILE
@@ -18,6 +18,7 @@ from .sync import sync_sessions, sync_sessions_async
 
 __all__ = [
     "HIVE_NULL_PARTITION",
+    "HOLDER_FILE",
     "LOCK_FILE",
     "START_DATE",
     "STATE_FILE",
