@@ -22,14 +22,18 @@ import pytest
 
 from vsdk_analytics import (
     SESSIONS_SCHEMA,
+    ConfigurationError,
     DatasetConflictError,
     Provenance,
     SyncReport,
+    data_quality,
     fetch_sessions,
     parquet_info,
     read_parquet,
     scan_parquet,
+    status_breakdown,
     sync_sessions,
+    webhook_coverage,
     write_parquet,
 )
 from vsdk_analytics._cli import main
@@ -252,6 +256,12 @@ def test_a_held_lock_refuses_at_once_or_waits(
         holder.stdout.close()
 
 
+@pytest.mark.parametrize("bad", [-1.0, float("nan")])
+def test_lock_timeout_must_be_a_duration(tmp_path: Path, bad: float) -> None:
+    with FakeServer(sessions=5) as server, pytest.raises(ConfigurationError, match="lock_timeout"):
+        sync(server, tmp_path / "sessions", lock_timeout=bad)
+
+
 # ---------------------------------------------------------------------------
 # 3. Terminal statuses
 # ---------------------------------------------------------------------------
@@ -396,6 +406,10 @@ def test_scan_parquet_of_a_file_and_a_synced_dataset(tmp_path: Path, profile: st
     assert isinstance(lazy, pl.LazyFrame)
     assert lazy.collect_schema() == SESSIONS_SCHEMA
     assert lazy.collect().sort("session_id").equals(want)
+    for helper in (data_quality, webhook_coverage, status_breakdown):
+        lazy_answer = helper(scan_parquet(dataset))
+        assert isinstance(lazy_answer, pl.LazyFrame)
+        assert lazy_answer.collect().equals(helper(want))
     file = write_parquet(want, tmp_path / "s.parquet", profile=profile)  # type: ignore[arg-type]
     assert scan_parquet(file).collect().equals(want)
     assert scan_parquet(file).filter(pl.col("status") == "failed").collect().height == (
