@@ -415,3 +415,33 @@ def test_scan_parquet_of_a_file_and_a_synced_dataset(tmp_path: Path, profile: st
     assert scan_parquet(file).filter(pl.col("status") == "failed").collect().height == (
         want.filter(pl.col("status") == "failed").height
     )
+
+
+def test_a_version_0_1_dataset_is_rewritten_once_in_json(tmp_path: Path) -> None:
+    """Partitions of version 0.1 joined the events with ','; the next sync rewrites them."""
+    dataset = tmp_path / "sessions"
+    with FakeServer(sessions=300, seed=71) as server:
+        sync(server, dataset)
+        parts = sorted(dataset.rglob("part-0.parquet"))
+        for path in parts[:3]:
+            table = pq.read_table(path)
+            events = [
+                None if text is None else ",".join(json.loads(text))
+                for text in table.column("webhook_events").to_pylist()
+            ]
+            meta = {k: v for k, v in (table.schema.metadata or {}).items() if b"encoding" not in k}
+            meta[b"vsdk_analytics.webhook_events_separator"] = b","
+            legacy = table.set_column(
+                table.schema.get_field_index("webhook_events"),
+                "webhook_events",
+                pa.array(events, pa.string()),
+            ).replace_schema_metadata(meta)
+            pq.write_table(legacy, path)
+        assert_mirrors(dataset, server)  # mixed encodings read back exactly
+        report = sync(server, dataset)
+        assert report.partitions_written == 3
+        for path in dataset.rglob("part-0.parquet"):
+            meta = pl.read_parquet_metadata(path)
+            assert meta.get("vsdk_analytics.webhook_events_encoding") == "json"
+        assert_mirrors(dataset, server)
+        assert sync(server, dataset).partitions_written == 0

@@ -47,6 +47,8 @@ class StoredDataset:
     root: Path
     index: pl.DataFrame  # INDEX_COLUMNS + PARTITION
     files: int
+    legacy: list[str] = field(default_factory=list)
+    """Partitions whose file joins ``webhook_events`` with a separator (version 0.1)."""
     full: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def partition(self, key: str) -> pl.DataFrame:
@@ -128,7 +130,12 @@ def load_dataset(root: Path, profile: str) -> StoredDataset:
     index = index.with_columns(
         pl.col(_FILE).replace_strict(keys, return_dtype=pl.String()).alias(PARTITION)
     ).drop(_FILE)
-    return StoredDataset(root, index, len(files))
+    legacy = sorted(
+        f.parent.name
+        for f in files
+        if f"{META}webhook_events_separator" in pl.read_parquet_metadata(f)
+    )
+    return StoredDataset(root, index, len(files), legacy)
 
 
 def partition_keys(frame: pl.DataFrame) -> pl.Series:

@@ -187,6 +187,18 @@ def write_partition(
     fsync_dir(directory)
 
 
+def _rewrite_legacy(merged: Merge, stored: StoredDataset) -> None:
+    """Add the partitions of version 0.1 (comma-joined events) to the writes, once.
+
+    So every file of the dataset stores ``webhook_events`` the same way, for DuckDB and
+    BI tools that read the text as it is.
+    """
+    rewritten = {key for key, _ in merged.writes}
+    merged.writes.extend(
+        (key, stored.partition(key)) for key in stored.legacy if key not in rewritten
+    )
+
+
 def _commit(
     root: Path, merged: Merge, state: SyncState, metadata: dict[str, str], empty: bool
 ) -> int:
@@ -216,6 +228,11 @@ def _prepare(dataset: str | os.PathLike[str]) -> Path:
         check_target(root, dataset=True, overwrite=True)  # only a Parquet dataset in it
     root.mkdir(exist_ok=True)
     return root
+
+
+def _check_lock_timeout(lock_timeout: float | None) -> None:
+    if lock_timeout is not None and not lock_timeout >= 0:
+        raise ConfigurationError(f"lock_timeout must be >= 0 seconds or None, got {lock_timeout!r}")
 
 
 def _usable_state(root: Path, profile: str) -> tuple[SyncState | None, str]:
@@ -323,8 +340,7 @@ async def sync_sessions_async(
     started = time.perf_counter()
     _check(per_page, max_concurrency, max_retries, timeout)
     codec(profile, None)
-    if lock_timeout is not None and not lock_timeout >= 0:
-        raise ConfigurationError(f"lock_timeout must be >= 0 seconds or None, got {lock_timeout!r}")
+    _check_lock_timeout(lock_timeout)
     url = resolve_base_url(base_url)
     creds = credentials if credentials is not None else Credentials.from_env()
     root = _prepare(dataset)
@@ -398,6 +414,7 @@ async def sync_sessions_async(
             where = stored.index.filter(pl.col("session_id").is_in(ids)).get_column(PARTITION)
             kept = keep_stored_webhook(refreshed, stored.rows(where.unique().to_list()))
             merged = merge(stored, combine_pages([fetched, kept]))
+            _rewrite_legacy(merged, stored)
             new_state = SyncState(
                 watermark=watermark,
                 profile=profile,
