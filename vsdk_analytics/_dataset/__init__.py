@@ -3,7 +3,7 @@
 One concern per module: `files` (profiles, Arrow types, provenance metadata, atomic
 writes), `parquet` (`write_parquet`, `read_parquet`, `scan_parquet`, `parquet_info`,
 the overwrite guard), `state` (the sync state file), `lock` (the OS lock),
-`stored` (what a synced dataset holds), `merge` (the upsert), `report`
+`stored` (what a synced dataset holds), `plan` (what a sync fetches), `merge` (the upsert), `report`
 (`SyncReport`) and `sync` (`sync_sessions`).
 """
 

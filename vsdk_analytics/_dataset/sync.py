@@ -46,7 +46,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -72,7 +71,7 @@ from vsdk_analytics._errors import (
 from vsdk_analytics._fetch import FetchStats, TimeRange, fetch_frame, fetch_one_frame
 from vsdk_analytics._normalize import combine_pages, empty_sessions, warn_problems
 from vsdk_analytics._progress import ProgressArg
-from vsdk_analytics._schema import FINISHED_STATUSES, RUNNING_STATUSES, SCHEMA_VERSION
+from vsdk_analytics._schema import SCHEMA_VERSION
 from vsdk_analytics._sync import run_sync
 
 from .files import (
@@ -93,6 +92,7 @@ from .files import (
 from .lock import DatasetLock
 from .merge import Merge, keep_stored_webhook, merge
 from .parquet import check_target
+from .plan import plan_sync
 from .report import SyncReport
 from .state import SyncState, read_state, write_state
 from .stored import PARTITION, StoredDataset, load_dataset
@@ -100,60 +100,6 @@ from .stored import PARTITION, StoredDataset, load_dataset
 __all__ = ["sync_sessions", "sync_sessions_async", "write_partition"]
 
 T = TypeVar("T")
-
-
-# ---------------------------------------------------------------------------
-# What to fetch
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    since: datetime | None
-    reason: str
-    unfinished: list[str]  # stored open ids the pages must bring back or be fetched
-
-
-def _open(index: pl.DataFrame) -> pl.DataFrame:
-    """Stored sessions that may still change: running, or no end and no final status."""
-    running = pl.col("status").is_in(sorted(RUNNING_STATUSES)).fill_null(False)
-    final = pl.col("status").is_in(sorted(FINISHED_STATUSES)).fill_null(False)
-    return index.filter(
-        (running | (pl.col("end").is_null() & ~final)) & pl.col("session_id").is_not_null()
-    )
-
-
-def _plan(
-    stored: StoredDataset, state: SyncState | None, why_no_state: str, per_page: int, *, full: bool
-) -> _Plan:
-    index = stored.index
-    unfinished = _open(index).unique("session_id")
-    ids = sorted(unfinished.get_column("session_id").to_list())
-    if full:
-        return _Plan(None, "full=True: every page fetched and merged", ids)
-    if state is None:
-        reason = "first sync" if index.is_empty() else why_no_state + ": every page fetched"
-        return _Plan(None, reason, ids)
-    if state.watermark is None:
-        return _Plan(None, "no session stored yet: every page fetched", ids)
-    watermark = state.watermark
-    older = unfinished.filter(pl.col("created_at") < watermark)
-    base = "incremental: pages newest first down to the watermark"
-    if older.is_empty():
-        return _Plan(watermark, base, ids)
-    oldest = older.get_column("created_at").min()
-    assert isinstance(oldest, datetime)
-    between = index.filter(
-        (pl.col("created_at") >= oldest) & (pl.col("created_at") < watermark)
-    ).height
-    extra_pages = math.ceil(between / per_page)
-    if extra_pages < older.height:
-        reason = (
-            f"incremental: pages newest first down to the oldest of {older.height} unfinished "
-            f"sessions ({extra_pages} more pages instead of {older.height} single requests)"
-        )
-        return _Plan(oldest, reason, ids)
-    return _Plan(watermark, base, ids)
 
 
 # ---------------------------------------------------------------------------
@@ -355,7 +301,7 @@ async def sync_sessions_async(
             if state is not None and state.per_page_requested == per_page
             else per_page
         )
-        plan = _plan(stored, state, why_no_state, known_per_page, full=full)
+        plan = plan_sync(stored, state, why_no_state, known_per_page, full=full)
         fetched_at = datetime.now(timezone.utc)
         fetched, stats = await fetch_frame(
             creds,
