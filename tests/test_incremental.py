@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,19 @@ import duckdb
 import polars as pl
 import pytest
 
-from vsdk_analytics import _incremental
 from vsdk_analytics._api import fetch_sessions
-from vsdk_analytics._errors import CompletenessWarning, ConfigurationError
-from vsdk_analytics._incremental import (
+from vsdk_analytics._dataset import (
     LOCK_FILE,
     STATE_FILE,
     SyncReport,
     format_sync_report,
+    read_parquet,
     sync_sessions,
+    write_parquet,
 )
-from vsdk_analytics._parquet import read_parquet, write_parquet
+from vsdk_analytics._dataset import sync as sync_module
+from vsdk_analytics._dataset.merge import merge_extra
+from vsdk_analytics._errors import CompletenessWarning, ConfigurationError, DatasetConflictError
 from vsdk_analytics.testing import (
     DEFAULT_NOW,
     FakeServer,
@@ -316,7 +317,7 @@ def test_killed_syncs_leave_a_readable_dataset_and_the_next_one_repairs(tmp_path
                 assert (dataset / STATE_FILE).read_bytes() == old_state  # the state moves last
                 assert_readable_and_clean(dataset, old_ids)
 
-            repair = sync(server, dataset)  # takes over the dead process's lock
+            repair = sync(server, dataset)  # the kernel released the dead process's lock
             if dataset == fresh:
                 assert repair.full_fetch and "no _vsdk_sync.json" in repair.reason
                 assert repair.unchanged > 0 and repair.new + repair.unchanged == 900
@@ -324,7 +325,6 @@ def test_killed_syncs_leave_a_readable_dataset_and_the_next_one_repairs(tmp_path
                 assert not repair.full_fetch
                 assert repair.since is not None and first.watermark is not None
                 assert repair.since <= first.watermark
-            assert not (dataset / LOCK_FILE).exists()
             assert not list(dataset.rglob(".*"))  # no temporary file left
             assert_mirrors(dataset, server)
 
@@ -340,12 +340,14 @@ def test_a_second_concurrent_sync_is_refused(
     dataset = tmp_path / "sessions"
     inside, release = threading.Event(), threading.Event()
     outcome: dict[str, object] = {}
+    real = sync_module.write_partition
 
-    def hold(path: Path) -> None:
+    def hold(*args: Any) -> None:
+        real(*args)
         inside.set()
         release.wait(60)
 
-    monkeypatch.setattr(_incremental, "_after_partition_replaced", hold)
+    monkeypatch.setattr(sync_module, "write_partition", hold)
     with FakeServer(sessions=200, seed=6) as server:
 
         def first() -> None:
@@ -358,53 +360,28 @@ def test_a_second_concurrent_sync_is_refused(
         thread.start()
         try:
             assert inside.wait(60), "the first sync never reached its writes"
-            with pytest.raises(ConfigurationError, match="another sync is running") as caught:
+            with pytest.raises(DatasetConflictError, match="another sync is running") as caught:
                 sync(server, dataset)
-            assert str(os.getpid()) in str(caught.value) and LOCK_FILE in str(caught.value)
+            message = str(caught.value)
+            assert f"process {os.getpid()} on host {socket.gethostname()}" in message
+            assert LOCK_FILE in message and "--wait" in message
         finally:
             release.set()
             thread.join()
         assert "error" not in outcome, outcome.get("error")
-        monkeypatch.setattr(_incremental, "_after_partition_replaced", lambda path: None)
-        assert not (dataset / LOCK_FILE).exists()
+        monkeypatch.setattr(sync_module, "write_partition", real)
         assert_mirrors(dataset, server)
 
 
-def _lock(dataset: Path, pid: int, host: str | None = None) -> None:
-    dataset.mkdir(exist_ok=True)
-    body = {"pid": pid, "host": host or socket.gethostname(), "token": "x", "since": "-"}
+@pytest.mark.parametrize("host", [None, "another-machine.example"], ids=["this-host", "other-host"])
+def test_a_version_0_1_lock_file_is_no_obstacle(tmp_path: Path, host: str | None) -> None:
+    """The pid lock of version 0.1, left by a dead sync: the OS lock ignores its content."""
+    dataset = tmp_path / "sessions"
+    dataset.mkdir()
+    body = {"pid": os.getpid(), "host": host or socket.gethostname(), "token": "x", "since": "-"}
     (dataset / LOCK_FILE).write_text(json.dumps(body))
-
-
-def test_a_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    dataset = tmp_path / "sessions"
-    _lock(dataset, gone.pid)
     with FakeServer(sessions=50, seed=8) as server:
-        report = sync(server, dataset)
-    assert report.new == 50
-    assert not (dataset / LOCK_FILE).exists()
-
-
-@pytest.mark.parametrize(
-    "make_lock",
-    [
-        lambda d: _lock(d, os.getpid()),
-        lambda d: _lock(d, 1, host="another-machine.example"),
-    ],
-    ids=["live-pid", "other-host"],
-)
-def test_a_live_or_foreign_lock_is_respected(
-    tmp_path: Path, make_lock: Callable[[Path], None]
-) -> None:
-    dataset = tmp_path / "sessions"
-    make_lock(dataset)
-    with FakeServer(sessions=20, seed=8) as server:
-        with pytest.raises(ConfigurationError, match="delete that file"):
-            sync(server, dataset)
-        assert server.stats.requests == 0
-    assert (dataset / LOCK_FILE).exists()
+        assert sync(server, dataset).new == 50
 
 
 # ---------------------------------------------------------------------------
@@ -415,11 +392,11 @@ def test_a_live_or_foreign_lock_is_respected(
 def test_refreshed_rows_keep_the_stored_webhook_and_metadata_extras() -> None:
     fresh = json.dumps({"webhook": "fresh?", "zeta": 1, "metadata": None})
     old = json.dumps({"metadata": "not an object", "webhook.events": 3, "alpha": 2})
-    merged = _incremental._merge_extra(fresh, old)
+    merged = merge_extra(fresh, old)
     assert merged is not None
     assert json.loads(merged) == {"metadata": "not an object", "webhook.events": 3, "zeta": 1}
-    assert _incremental._merge_extra(None, None) is None
-    assert _incremental._merge_extra(None, json.dumps({"alpha": 1})) is None
+    assert merge_extra(None, None) is None
+    assert merge_extra(None, json.dumps({"alpha": 1})) is None
 
 
 def test_unfinished_sessions_the_api_forgot_are_kept(tmp_path: Path) -> None:

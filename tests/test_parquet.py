@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from datetime import date, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -14,11 +15,16 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests._frames import at, empty, random_sessions, sessions
-from vsdk_analytics import _parquet
-from vsdk_analytics._errors import ConfigurationError
-from vsdk_analytics._parquet import HIVE_NULL_PARTITION, read_parquet, write_parquet
+from vsdk_analytics import scan_parquet
+from vsdk_analytics._dataset import files as _files
+from vsdk_analytics._dataset import parquet as _parquet
+from vsdk_analytics._dataset.files import HIVE_NULL_PARTITION
+from vsdk_analytics._dataset.parquet import read_parquet, write_parquet
+from vsdk_analytics._errors import ConfigurationError, DatasetConflictError
 from vsdk_analytics._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
 
 STRING_COLUMNS = [n for n, t in SESSIONS_SCHEMA.items() if t == pl.String()]
@@ -207,21 +213,53 @@ def test_bi_events_text_round_trips_null_and_empty(tmp_path: Path) -> None:
     raw = pq.read_table(target).column("webhook_events").to_pylist()
     assert raw == [
         None,
-        "",
-        "ai-deployment-session-started",
-        "ai-deployment-session-started,ai-deployment-session-failed",
+        "[]",
+        '["ai-deployment-session-started"]',
+        '["ai-deployment-session-started","ai-deployment-session-failed"]',
     ]
     assert read_parquet(target).equals(small)
 
 
-@pytest.mark.parametrize("events", [["a,b"], [""], [None, "x"]])
-def test_bi_refuses_events_it_cannot_store_exactly(tmp_path: Path, events: list[Any]) -> None:
-    small = sessions([{"webhook_events": events}])
-    with pytest.raises(ConfigurationError, match="native"):
-        write_parquet(small, tmp_path / "s.parquet")
-    assert not list(tmp_path.iterdir())
-    target = write_parquet(small, tmp_path / "s.parquet", profile="native")
-    assert read_parquet(target).equals(small)
+@pytest.mark.parametrize(
+    "events", [["a,b"], [""], [None, "x"], [None], ['"', "\\", "[", "],[", "é\n"], ["null"]]
+)
+def test_bi_stores_any_event_string_exactly(tmp_path: Path, events: list[Any]) -> None:
+    small = sessions([{"webhook_events": events}, {"webhook_events": None}])
+    for profile in ("bi", "native"):
+        target = write_parquet(small, tmp_path / f"{profile}.parquet", profile=profile)
+        assert read_parquet(target).equals(small)
+        assert scan_parquet(target).collect().equals(small)
+    text = pq.read_table(tmp_path / "bi.parquet").column("webhook_events").to_pylist()
+    assert [None if t is None else json.loads(t) for t in text] == [events, None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.none() | st.lists(st.none() | st.text(max_size=8), max_size=4),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_bi_events_round_trip_any_lists(events: list[list[str | None] | None]) -> None:
+    small = sessions([{"session_id": str(i), "webhook_events": e} for i, e in enumerate(events)])
+    with tempfile.TemporaryDirectory() as tmp:
+        target = write_parquet(small, Path(tmp) / "s.parquet")
+        assert read_parquet(target).equals(small)
+
+
+def test_version_0_1_comma_joined_files_still_read(tmp_path: Path) -> None:
+    small = sessions([{"webhook_events": ["a", "b"]}, {"webhook_events": []}, {}])
+    table = pq.read_table(write_parquet(small, tmp_path / "new.parquet"))
+    legacy = table.set_column(
+        table.schema.get_field_index("webhook_events"),
+        "webhook_events",
+        pa.array(["a,b", "", None], pa.string()),
+    ).replace_schema_metadata(
+        {"vsdk_analytics.version": "0.1.0", "vsdk_analytics.webhook_events_separator": ","}
+    )
+    pq.write_table(legacy, tmp_path / "old.parquet")
+    assert read_parquet(tmp_path / "old.parquet").equals(small)
 
 
 def test_partition_values_hive_cannot_tell_from_null_are_refused(tmp_path: Path) -> None:
@@ -254,12 +292,14 @@ def test_file_metadata(
     monkeypatch.setenv("VIDEOSDK_SECRET_KEY", secret)
     target = write_parquet(frame, tmp_path / "s.parquet")
     metadata = pl.read_parquet_metadata(target)
+    written_at = metadata.pop("vsdk_analytics.written_at")
+    assert written_at.endswith("Z")
     assert metadata == {
         "vsdk_analytics.version": expected_version(),
         "vsdk_analytics.schema_version": str(SCHEMA_VERSION),
         "vsdk_analytics.profile": "bi",
         "vsdk_analytics.rows": str(frame.height),
-        "vsdk_analytics.webhook_events_separator": ",",
+        "vsdk_analytics.webhook_events_encoding": "json",
     }
     assert secret.encode() not in target.read_bytes()
 
@@ -269,7 +309,7 @@ def test_file_metadata(
         assert meta["vsdk_analytics.profile"] == "native"
         assert meta["vsdk_analytics.partition_by"] == '["start_date"]'
         assert int(meta["vsdk_analytics.rows"]) == pq.ParquetFile(path).metadata.num_rows
-        assert "vsdk_analytics.webhook_events_separator" not in meta
+        assert "vsdk_analytics.webhook_events_encoding" not in meta
         assert secret.encode() not in path.read_bytes()
 
 
@@ -277,8 +317,8 @@ def test_library_version_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     def missing(name: str) -> str:
         raise PackageNotFoundError(name)
 
-    monkeypatch.setattr(_parquet, "version", missing)
-    assert _parquet._library_version() == "0+unknown"
+    monkeypatch.setattr(_files, "version", missing)
+    assert _files.library_version() == "0+unknown"
 
 
 # ---------------------------------------------------------------------------
@@ -366,7 +406,7 @@ def test_overwrite_file(tmp_path: Path) -> None:
     first, second = sessions([{"session_id": "one"}]), sessions([{"session_id": "two"}])
     target = tmp_path / "s.parquet"
     write_parquet(first, target)
-    with pytest.raises(ConfigurationError, match="exists"):
+    with pytest.raises(DatasetConflictError, match="exists"):
         write_parquet(second, target, overwrite=False)
     assert read_parquet(target).equals(first)
     write_parquet(second, target)
@@ -377,7 +417,7 @@ def test_overwrite_file(tmp_path: Path) -> None:
 def test_overwrite_dataset(tmp_path: Path, frame: pl.DataFrame) -> None:
     root = tmp_path / "ds"
     write_parquet(frame, root, partition_by="start_date")
-    with pytest.raises(ConfigurationError, match="exists"):
+    with pytest.raises(DatasetConflictError, match="exists"):
         write_parquet(frame.head(3), root, partition_by="start_date", overwrite=False)
     small = frame.filter(pl.col("start").is_not_null()).head(3)
     write_parquet(small, root, partition_by="tag")
@@ -392,6 +432,8 @@ def test_refuses_to_replace_what_is_not_a_dataset(tmp_path: Path) -> None:
     (precious / "notes.txt").write_text("keep me")
     with pytest.raises(ConfigurationError, match="refusing"):
         write_parquet(empty(), precious, partition_by="start_date")
+    with pytest.raises(ConfigurationError, match="refusing"):
+        write_parquet(empty(), precious, partition_by="start_date", overwrite=True)
     with pytest.raises(ConfigurationError, match="directory"):
         write_parquet(empty(), precious)
     assert (precious / "notes.txt").read_text() == "keep me"
@@ -409,7 +451,7 @@ class BoomError(RuntimeError):
 def failing_writes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Make the second file written die halfway: bytes on disk, no footer, an error."""
     written: list[Path] = []
-    real = _parquet._write_file
+    real = _parquet.write_file
 
     def half_write(table: Any, path: Path, compression: str, metadata: dict[str, str]) -> None:
         written.append(path)
@@ -420,7 +462,7 @@ def failing_writes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
             handle.write(b"PAR1" + b"\0" * 100)
         raise BoomError("disk on fire")
 
-    monkeypatch.setattr(_parquet, "_write_file", half_write)
+    monkeypatch.setattr(_parquet, "write_file", half_write)
     return written
 
 
@@ -444,7 +486,7 @@ def test_failed_dataset_write_leaves_the_target_untouched(
     root = tmp_path / "ds"
     write_parquet(frame, root, partition_by="start_date")
     before = {p: p.read_bytes() for p in files_under(root)}
-    real = _parquet._write_file
+    real = _parquet.write_file
     calls = []
 
     def dies_on_third(table: Any, path: Path, compression: str, metadata: dict[str, str]) -> None:
@@ -455,7 +497,7 @@ def test_failed_dataset_write_leaves_the_target_untouched(
             raise BoomError("killed")
         real(table, path, compression, metadata)
 
-    monkeypatch.setattr(_parquet, "_write_file", dies_on_third)
+    monkeypatch.setattr(_parquet, "write_file", dies_on_third)
     with pytest.raises(BoomError):
         write_parquet(frame, root, partition_by="start_date")
     assert {p: p.read_bytes() for p in files_under(root)} == before

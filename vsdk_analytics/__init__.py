@@ -1,7 +1,8 @@
 """vsdk-analytics: VideoSDK Agent Cloud sessions as typed Polars frames and BI-ready Parquet.
 
 The data flow: `Credentials` -> HTTP client -> page fetcher (`fetch_sessions`)
--> normalizer (`SESSIONS_SCHEMA`) -> helpers -> Parquet export.
+-> normalizer (`SESSIONS_SCHEMA`) -> helpers -> Parquet files and synced datasets
+(`_dataset`) -> CLI.
 """
 
 from __future__ import annotations
@@ -11,6 +12,17 @@ from typing import TYPE_CHECKING
 from . import _namespace  # noqa: F401 - registers the `.vsdk` frame namespace
 from ._api import fetch_session, fetch_session_async, fetch_sessions, fetch_sessions_async
 from ._credentials import Credentials
+from ._dataset import (
+    Provenance,
+    SyncReport,
+    format_sync_report,
+    parquet_info,
+    read_parquet,
+    scan_parquet,
+    sync_sessions,
+    sync_sessions_async,
+    write_parquet,
+)
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -22,6 +34,7 @@ from ._errors import (
     CredentialsError,
     CredentialsWarning,
     DataQualityWarning,
+    DatasetConflictError,
     IncompleteFetchError,
     NotFoundError,
     PermissionDeniedError,
@@ -41,9 +54,7 @@ from ._helpers import (
     tag_counts,
     unnest_metadata,
 )
-from ._incremental import SyncReport, format_sync_report, sync_sessions, sync_sessions_async
 from ._normalize import normalize_sessions
-from ._parquet import read_parquet, write_parquet
 from ._progress import FetchProgress
 from ._quality import data_quality, webhook_coverage
 from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
@@ -65,10 +76,12 @@ __all__ = [
     "CredentialsError",
     "CredentialsWarning",
     "DataQualityWarning",
+    "DatasetConflictError",
     "FetchProgress",
     "IncompleteFetchError",
     "NotFoundError",
     "PermissionDeniedError",
+    "Provenance",
     "RateLimitError",
     "ResponseFormatError",
     "SchemaError",
@@ -85,8 +98,10 @@ __all__ = [
     "fetch_sessions_async",
     "format_sync_report",
     "normalize_sessions",
+    "parquet_info",
     "peak_concurrency",
     "read_parquet",
+    "scan_parquet",
     "sessions_over_time",
     "status_breakdown",
     "sync_sessions",

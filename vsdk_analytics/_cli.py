@@ -53,6 +53,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from importlib.util import find_spec
 from ipaddress import ip_address
 from pathlib import Path
@@ -73,15 +74,17 @@ from ._constants import (
     READ_TIMEOUT_SECONDS,
 )
 from ._credentials import Credentials
+from ._dataset.files import Provenance, partition_columns
+from ._dataset.parquet import check_target, parquet_info, read_parquet, write_parquet
 from ._errors import (
     APIConnectionError,
     APIError,
     ConfigurationError,
     CredentialsError,
+    DatasetConflictError,
     IncompleteFetchError,
 )
 from ._helpers import duration_distribution, status_breakdown, tag_counts
-from ._parquet import _check_target, _partition_columns, read_parquet, write_parquet
 from ._quality import data_quality, webhook_coverage
 from ._sync import run_sync
 
@@ -131,7 +134,9 @@ exit codes:
   1    unexpected error (rerun with --debug for the traceback)
   2    usage: unknown command, bad flag or value
   3    credentials or configuration (missing or expired credentials, unreadable
-       --token-file, bad base URL, the charts extra not installed)
+       --token-file, bad base URL, the charts extra not installed), or a dataset
+       conflict: another sync holds the dataset (see sync --wait), or the output
+       exists and is not this library's to replace (see fetch --overwrite)
   4    the API refused (401, 403, 404, 429/5xx after every retry, unusable answers)
   5    the API could not be reached (connection refused, DNS, timeouts)
   6    incomplete fetch: the sessions fetched are written to X.partial.parquet
@@ -241,7 +246,7 @@ def _partition_names(values: Sequence[str] | None) -> list[str] | None:
         return None
     names = [name.strip() for value in values for name in value.split(",") if name.strip()]
     try:
-        return _partition_columns(names)
+        return partition_columns(names)
     except ConfigurationError as exc:
         raise CLIError(EXIT_USAGE, f"--partition-by: {exc}") from None
 
@@ -271,7 +276,7 @@ def _credentials(token_file: str | None) -> Credentials:
         raise CredentialsError(f"--token-file {token_file}: {exc}") from None
 
 
-def _check_output(path: Path, *, dataset: bool) -> None:
+def _check_output(path: Path, *, dataset: bool, overwrite: bool | None = True) -> None:
     """Fail before fetching when ``path`` cannot be written."""
     parent = path.parent
     if not parent.is_dir():
@@ -283,13 +288,19 @@ def _check_output(path: Path, *, dataset: bool) -> None:
             EXIT_PATH, f"cannot write {str(path)!r}: the directory {str(parent)!r} is not writable"
         )
     try:
-        _check_target(path, dataset=dataset, overwrite=True)
+        check_target(path, dataset=dataset, overwrite=overwrite)
     except ConfigurationError as exc:
         raise CLIError(EXIT_PATH, f"cannot write {str(path)!r}: {exc}") from None
 
 
 def _save_parquet(
-    frame: pl.DataFrame, path: Path, *, profile: str, partition_by: list[str] | None
+    frame: pl.DataFrame,
+    path: Path,
+    *,
+    profile: str,
+    partition_by: list[str] | None,
+    overwrite: bool | None = None,
+    provenance: Provenance | None = None,
 ) -> None:
     try:
         write_parquet(
@@ -297,6 +308,8 @@ def _save_parquet(
             path,
             profile="native" if profile == "native" else "bi",
             partition_by=partition_by,
+            overwrite=overwrite,
+            provenance=provenance,
         )
     except (ConfigurationError, OSError) as exc:
         raise CLIError(EXIT_PATH, f"cannot write {str(path)!r}: {exc}") from None
@@ -464,12 +477,19 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     partition_by = _partition_names(args.partition_by)
     dataset = bool(partition_by)
     try:
-        _time_range(args.since, args.until)
+        window = _time_range(args.since, args.until)
     except ConfigurationError as exc:
         raise CLIError(EXIT_USAGE, f"--since/--until: {exc}") from None
-    _check_output(output, dataset=dataset)
+    overwrite = True if args.overwrite else None
+    _check_output(output, dataset=dataset, overwrite=overwrite)
     base_url = resolve_base_url(args.base_url)
     credentials = _credentials(args.token_file)
+    source = Provenance(
+        fetched_at=datetime.now(timezone.utc),
+        base_url=base_url,
+        since=window.since,
+        until=window.until,
+    )
     try:
         frame, stats = run_sync(
             lambda: fetch_with_stats(
@@ -486,7 +506,14 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         )
     except IncompleteFetchError as exc:
         partial = _partial_path(output, dataset=dataset)
-        _save_parquet(exc.sessions, partial, profile=args.profile, partition_by=partition_by)
+        _save_parquet(
+            exc.sessions,
+            partial,
+            profile=args.profile,
+            partition_by=partition_by,
+            overwrite=overwrite,
+            provenance=source,
+        )
         cause = f" (first: {_one_line(str(exc.__cause__))})" if exc.__cause__ else ""
         raise CLIError(
             EXIT_INCOMPLETE,
@@ -495,13 +522,20 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             f"{str(partial)!r} and left {str(output)!r} untouched; rerun later or raise "
             "--max-retries",
         ) from exc
-    _save_parquet(frame, output, profile=args.profile, partition_by=partition_by)
+    _save_parquet(
+        frame,
+        output,
+        profile=args.profile,
+        partition_by=partition_by,
+        overwrite=overwrite,
+        provenance=source,
+    )
     _err(f"fetched {_fetch_summary(frame, stats)} -> {output}")
     return EXIT_OK
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from ._incremental import format_sync_report, sync_sessions  # noqa: PLC0415 - on demand
+    from ._dataset import format_sync_report, sync_sessions  # noqa: PLC0415 - on demand
 
     dataset = Path(args.dataset)
     if dataset.exists() and not dataset.is_dir():
@@ -521,6 +555,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             progress=args.progress,
             full=args.full,
+            lock_timeout=args.wait,
         )
     except IncompleteFetchError as exc:
         raise CLIError(
@@ -546,12 +581,29 @@ def _report_source(given: str | None) -> Path:
     )
 
 
+def _provenance_line(source: Path) -> str:
+    """What `parquet_info` knows about ``source``, in one line for stderr."""
+    try:
+        info = parquet_info(source)
+    except (ConfigurationError, OSError, ValueError):  # pragma: no cover - read just worked
+        return "provenance: unknown"
+    shown = ("fetched_at", "base_url", "since", "until", "sync_run_id", "synced_at")
+    parts = [f"{key}={info[key]}" for key in shown if info.get(key) is not None]
+    made = (
+        f"vsdk-analytics {info.get('version') or '?'}, schema {info.get('schema_version') or '?'}"
+    )
+    return f"provenance: {made}, profile {info.get('profile') or '?'}" + "".join(
+        f", {part}" for part in parts
+    )
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     source = _report_source(args.path)
     if args.charts is not None and not _charts_available():
         raise CLIError(EXIT_CONFIG, f"--charts needs the optional charts extra: {_CHARTS_EXTRA}")
     frame = _read_sessions(source)
     _err(f"read {frame.height:,} sessions from {source}")
+    _err(_provenance_line(source))
     _render(_report_tables(frame, args.by), args.format)
     sys.stdout.flush()
     if args.charts is not None:
@@ -920,6 +972,12 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
     fetch.add_argument(
         "--until", metavar="TIME", help="only sessions created before TIME (ISO-8601 with zone)"
     )
+    fetch.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the output even when it is a synced dataset or was not written by "
+        "vsdk-analytics (default: only files and datasets it wrote, never a synced one)",
+    )
     _add_progress(fetch)
 
     sync = _subparser(
@@ -935,6 +993,13 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
         "--full",
         action="store_true",
         help="fetch every page and merge (catches late changes to finished sessions)",
+    )
+    sync.add_argument(
+        "--wait",
+        type=_positive_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for another sync of DIR to finish (default: exit 3 at once)",
     )
     _add_connection(sync)
     _add_progress(sync)
@@ -983,6 +1048,7 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
 
 _EXIT_BY_ERROR: Final[tuple[tuple[type[BaseException], int], ...]] = (
     (ConfigurationError, EXIT_CONFIG),  # CredentialsError included
+    (DatasetConflictError, EXIT_CONFIG),
     (APIConnectionError, EXIT_UNREACHABLE),  # APITimeoutError included
     (APIError, EXIT_API),  # APIStatusError, ResponseFormatError
     (IncompleteFetchError, EXIT_INCOMPLETE),

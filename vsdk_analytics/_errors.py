@@ -5,6 +5,7 @@
     VideoSDKError
     ├── ConfigurationError (also ValueError)   a bad argument or setting
     │   └── CredentialsError                    missing, malformed or expired credentials
+    ├── DatasetConflictError                    a dataset in use, or a target to overwrite (exit 3)
     ├── APIError                                the API answered with something unusable
     │   ├── APIStatusError                      an HTTP error status (status_code, body)
     │   │   ├── AuthenticationError             401, also after a fresh token
@@ -47,6 +48,7 @@ __all__ = [
     "CredentialsError",
     "CredentialsWarning",
     "DataQualityWarning",
+    "DatasetConflictError",
     "IncompleteFetchError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -70,6 +72,16 @@ class ConfigurationError(VideoSDKError, ValueError):
 
 class CredentialsError(ConfigurationError):
     """Credentials are missing, malformed, or already expired."""
+
+
+class DatasetConflictError(VideoSDKError):
+    """A runtime conflict over a file or dataset, not a bad argument.
+
+    Raised when another sync holds the dataset's lock (after ``lock_timeout=``), and
+    when `write_parquet` would replace a synced dataset, a directory this library did
+    not write, or a file it did not write, without ``overwrite=True``. Nothing was
+    written. The CLI exits with code 3 (``--wait SECONDS``, ``--overwrite``).
+    """
 
 
 class APIError(VideoSDKError):

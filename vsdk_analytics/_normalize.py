@@ -42,6 +42,7 @@ __all__ = [
     "combine_pages",
     "complete_page",
     "empty_sessions",
+    "json_text",
     "normalize_sessions",
     "parse_page",
     "parse_session",
@@ -192,7 +193,8 @@ def empty_sessions() -> pl.DataFrame:
     return pl.DataFrame(schema=SESSIONS_SCHEMA)
 
 
-def _json_text(value: object) -> str:
+def json_text(value: object) -> str:
+    """``value`` as compact JSON text, as `extra` and `metadata` store it."""
     return _ENCODER.encode(value).decode()
 
 
@@ -448,7 +450,7 @@ def _compact_metadata(raw: pl.DataFrame) -> pl.DataFrame:
         return raw
     texts = raw.get_column("metadata").to_list()
     for i in spaced.arg_true().to_list():
-        texts[i] = _json_text(_ANY.decode(texts[i]))
+        texts[i] = json_text(_ANY.decode(texts[i]))
     return raw.with_columns(pl.Series("metadata", texts, dtype=pl.String()))
 
 
@@ -483,7 +485,7 @@ class _Collector:
 
 
 def _describe(value: object) -> str:
-    text = _json_text(value) if _jsonable(value) else repr(value)
+    text = json_text(value) if _jsonable(value) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -503,7 +505,7 @@ def _text(
     if isinstance(value, (bool, int, float)):
         if c.strict:
             c.bad(extra, sid, key, value, "should be text")
-        return _json_text(value)
+        return json_text(value)
     c.bad(extra, sid, key, value, "should be text")
     return None
 
@@ -545,7 +547,7 @@ def _exact_row(record: object, c: _Collector) -> tuple[Any, ...]:
     extra: dict[str, Any] = {}
     if not isinstance(record, Mapping):
         c.bad(extra, None, "<record>", record, "should be an object")
-        return (None,) * 12 + (_json_text(extra),)
+        return (None,) * 12 + (json_text(extra),)
     sid_raw = record.get("sessionId")
     sid = sid_raw if isinstance(sid_raw, str) else None
     texts = [_text(record.get(src), src, extra, sid, c) for _, src in _TEXT_FIELDS]
@@ -568,7 +570,7 @@ def _exact_row(record: object, c: _Collector) -> tuple[Any, ...]:
     elif webhook is not None:
         c.bad(extra, sid, "webhook", webhook, "should be an object")
     meta = record.get("metadata")
-    metadata = None if meta is None else _json_text(meta)
+    metadata = None if meta is None else json_text(meta)
     for key in record.keys() - _KNOWN_KEYS:
         extra[key] = record[key]
     return (
@@ -579,7 +581,7 @@ def _exact_row(record: object, c: _Collector) -> tuple[Any, ...]:
         endpoint,
         events,
         metadata,
-        _json_text(dict(sorted(extra.items()))) if extra else None,
+        json_text(dict(sorted(extra.items()))) if extra else None,
     )
 
 
@@ -722,7 +724,7 @@ def _repair_timestamps(
             previous = extras[i]
             extra: dict[str, Any] = _ANY.decode(previous) if previous is not None else {}
             extra[key] = text
-            extras[i] = _json_text(dict(sorted(extra.items())))
+            extras[i] = json_text(dict(sorted(extra.items())))
             problems.append(Problem(page, sids[i], key, "is not an ISO-8601 timestamp"))
         columns[name] = values
     repaired = parsed.with_columns(

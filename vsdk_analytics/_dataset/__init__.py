@@ -1,0 +1,35 @@
+"""Parquet files and synced datasets: the public names of the dataset package.
+
+One concern per module: `files` (profiles, Arrow types, provenance metadata, atomic
+writes), `parquet` (`write_parquet`, `read_parquet`, `scan_parquet`, `parquet_info`,
+the overwrite guard), `state` (the sync state file), `lock` (the OS lock),
+`stored` (what a synced dataset holds), `plan` (what a sync fetches), `merge` (the upsert), `report`
+(`SyncReport`) and `sync` (`sync_sessions`).
+"""
+
+from __future__ import annotations
+
+from .files import HIVE_NULL_PARTITION, START_DATE, ParquetProfile, Provenance
+from .lock import HOLDER_FILE, LOCK_FILE
+from .parquet import parquet_info, read_parquet, scan_parquet, write_parquet
+from .report import SyncReport, format_sync_report
+from .state import STATE_FILE
+from .sync import sync_sessions, sync_sessions_async
+
+__all__ = [
+    "HIVE_NULL_PARTITION",
+    "HOLDER_FILE",
+    "LOCK_FILE",
+    "START_DATE",
+    "STATE_FILE",
+    "ParquetProfile",
+    "Provenance",
+    "SyncReport",
+    "format_sync_report",
+    "parquet_info",
+    "read_parquet",
+    "scan_parquet",
+    "sync_sessions",
+    "sync_sessions_async",
+    "write_parquet",
+]
