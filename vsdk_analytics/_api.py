@@ -88,6 +88,7 @@ async def fetch_with_stats(
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
     since: datetime | str | None = None,
     until: datetime | str | None = None,
+    allow_incomplete: bool = False,
 ) -> tuple[pl.DataFrame, FetchStats]:
     """`fetch_sessions_async`, also returning the fetch's `FetchStats`."""
     _check(per_page, max_concurrency, max_retries, timeout)
@@ -105,6 +106,7 @@ async def fetch_with_stats(
         timeout=timeout,
         transport=transport,
         time_range=time_range,
+        allow_incomplete=allow_incomplete,
     )
     warn_problems(stats.problems, stacklevel=3)
     return frame, stats
@@ -123,6 +125,7 @@ async def fetch_sessions_async(
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
     since: datetime | str | None = None,
     until: datetime | str | None = None,
+    allow_incomplete: bool = False,
 ) -> pl.DataFrame:
     """Fetch every AI deployment session of the account (async).
 
@@ -141,6 +144,7 @@ async def fetch_sessions_async(
         transport=transport,
         since=since,
         until=until,
+        allow_incomplete=allow_incomplete,
     )
     return frame
 
@@ -158,6 +162,7 @@ def fetch_sessions(
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
     since: datetime | str | None = None,
     until: datetime | str | None = None,
+    allow_incomplete: bool = False,
 ) -> pl.DataFrame:
     """Fetch every AI deployment session of the account as a typed Polars frame.
 
@@ -198,6 +203,9 @@ def fetch_sessions(
         paging stops after the first page older than it, as long as the pages
         come newest first (checked; otherwise everything is fetched and
         filtered, with a `CompletenessWarning`).
+    allow_incomplete
+        Return what was fetched, with a `CompletenessWarning`, when the fetch cannot
+        prove it saw every session (instead of raising `IncompleteFetchError`).
 
     Returns
     -------
@@ -211,7 +219,12 @@ def fetch_sessions(
     AuthenticationError, PermissionDeniedError, NotFoundError
         The API refused the request (401 even with a fresh token, 403, 404).
     IncompleteFetchError
-        Some pages failed after every retry; ``.sessions`` holds what was fetched.
+        The pages received cannot prove that every session was seen (pages failed after
+        every retry, or sessions kept changing); ``.sessions`` holds what was fetched.
+    SchemaError
+        With ``strict=True``, the first value that does not fit, naming session and field.
+    APIConnectionError
+        The API cannot be reached (``.kind``: refused, dns, tls, dropped, timeout).
     ResponseFormatError
         Page 1 was not a sessions page.
 
@@ -239,6 +252,7 @@ def fetch_sessions(
             transport=transport,
             since=since,
             until=until,
+            allow_incomplete=allow_incomplete,
         )
     )
 

@@ -83,6 +83,7 @@ from ._errors import (
     CredentialsError,
     DatasetConflictError,
     IncompleteFetchError,
+    SchemaError,
 )
 from ._helpers import duration_distribution, status_breakdown, tag_counts
 from ._quality import data_quality, webhook_coverage
@@ -137,7 +138,8 @@ exit codes:
        --token-file, bad base URL, the charts extra not installed), or a dataset
        conflict: another sync holds the dataset (see sync --wait), or the output
        exists and is not this library's to replace (see fetch --overwrite)
-  4    the API refused (401, 403, 404, 429/5xx after every retry, unusable answers)
+  4    the API refused (401, 403, 404, 429/5xx after every retry, unusable answers),
+       or sent a value the schema refuses under --strict
   5    the API could not be reached (connection refused, DNS, timeouts)
   6    incomplete fetch: the sessions fetched are written to X.partial.parquet
        (or directory D.partial); the output itself is not touched
@@ -502,6 +504,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 progress=args.progress,
                 since=args.since,
                 until=args.until,
+                allow_incomplete=args.allow_incomplete,
+                strict=args.strict,
             )
         )
     except IncompleteFetchError as exc:
@@ -517,10 +521,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         cause = f" (first: {_one_line(str(exc.__cause__))})" if exc.__cause__ else ""
         raise CLIError(
             EXIT_INCOMPLETE,
-            f"the fetch is incomplete: {len(exc.missing_pages)} page(s) failed after every "
-            f"retry{cause}; wrote the {exc.sessions.height:,} sessions fetched to "
-            f"{str(partial)!r} and left {str(output)!r} untouched; rerun later or raise "
-            "--max-retries",
+            f"the fetch is incomplete: {exc.reason or 'pages failed'}{cause}; wrote the "
+            f"{exc.sessions.height:,} sessions fetched to {str(partial)!r} and left "
+            f"{str(output)!r} untouched; rerun later, raise --max-retries, or pass "
+            "--allow-incomplete to accept a partial result",
         ) from exc
     _save_parquet(
         frame,
@@ -973,6 +977,18 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
         "--until", metavar="TIME", help="only sessions created before TIME (ISO-8601 with zone)"
     )
     fetch.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 4 on the first value that does not fit the schema, instead of keeping "
+        "it in the extra column with a warning",
+    )
+    fetch.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="write what was fetched (with a warning) when the fetch cannot prove it saw "
+        "every session, instead of exiting 6",
+    )
+    fetch.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the output even when it is a synced dataset or was not written by "
@@ -1051,6 +1067,7 @@ _EXIT_BY_ERROR: Final[tuple[tuple[type[BaseException], int], ...]] = (
     (DatasetConflictError, EXIT_CONFIG),
     (APIConnectionError, EXIT_UNREACHABLE),  # APITimeoutError included
     (APIError, EXIT_API),  # APIStatusError, ResponseFormatError
+    (SchemaError, EXIT_API),  # --strict: the API sent a value the schema refuses
     (IncompleteFetchError, EXIT_INCOMPLETE),
 )
 

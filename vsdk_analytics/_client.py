@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -85,6 +85,30 @@ def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = N
     return str(url).rstrip("/")
 
 
+def _aiohttp_session(limits: httpx.Limits) -> Callable[[], Any]:
+    """A factory of aiohttp sessions that never resend a request behind our back.
+
+    aiohttp silently resends an idempotent request once when a pooled connection drops;
+    our retry loop already retries (and counts) it, so each attempt would go out twice.
+    aiohttp has no public switch for this; ``_retry_connection`` is the attribute its
+    ``ClientSession`` reads (checked by a test, so an aiohttp upgrade cannot undo it).
+    """
+
+    def make() -> Any:
+        import aiohttp  # noqa: PLC0415 - imported when used
+
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            keepalive_timeout=limits.keepalive_expiry,
+            ssl=httpx.create_ssl_context(),
+        )
+        session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        session._retry_connection = False
+        return session
+
+    return make
+
+
 def build_client(
     *,
     base_url: str,
@@ -107,7 +131,7 @@ def build_client(
     if transport == "aiohttp":
         from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - imported when used
 
-        chosen = AiohttpTransport(limits=limits, trust_env=False)
+        chosen = AiohttpTransport(limits=limits, trust_env=False, client=_aiohttp_session(limits))
     elif transport == "httpx":
         chosen = httpx.AsyncHTTPTransport(limits=limits, retries=0)
     elif isinstance(transport, httpx.AsyncBaseTransport):
