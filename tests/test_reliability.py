@@ -36,7 +36,7 @@ import pytest
 
 import vsdk_analytics as va
 from vsdk_analytics._api import fetch_with_stats
-from vsdk_analytics._client import build_client, resolve_base_url
+from vsdk_analytics._http import build_client, resolve_base_url
 from vsdk_analytics._retry import set_backoff_scale
 from vsdk_analytics.testing import FakeServer, FakeVideoSDK
 from vsdk_analytics.testing._service import mint_token

@@ -7,17 +7,16 @@ The sync function wraps the async one (`run_sync`); there is one implementation.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import httpx
 import polars as pl
 
-from ._client import TransportName, resolve_base_url
+from ._client import AsyncClient
 from ._constants import DEFAULT_MAX_CONCURRENCY, DEFAULT_PER_PAGE, MAX_RETRIES, READ_TIMEOUT_SECONDS
 from ._credentials import Credentials
-from ._errors import ConfigurationError
-from ._fetch import FetchStats, TimeRange, fetch_frame, fetch_one_frame
-from ._normalize import warn_problems
+from ._fetch import FetchStats
+from ._http import TransportName
 from ._progress import ProgressArg
 from ._sync import run_sync
 
@@ -29,50 +28,8 @@ __all__ = [
     "fetch_with_stats",
 ]
 
-
-def _whole(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _instant(name: str, value: datetime | str | None) -> datetime | None:
-    """An aware datetime in UTC from a datetime or ISO-8601 text; naive ones are refused."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        text = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ConfigurationError(
-                f"{name}={value!r} is not an ISO-8601 timestamp (e.g. '2025-06-18T00:00:00Z')"
-            ) from None
-    elif isinstance(value, datetime):
-        parsed = value
-    else:
-        raise ConfigurationError(f"{name} must be a datetime or ISO-8601 text, got {value!r}")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ConfigurationError(
-            f"{name}={value!r} has no time zone; give an aware datetime "
-            "(e.g. datetime(2025, 6, 18, tzinfo=timezone.utc)) or text ending in Z or +00:00"
-        )
-    return parsed.astimezone(timezone.utc)
-
-
-def _time_range(since: datetime | str | None, until: datetime | str | None) -> TimeRange:
-    lo, hi = _instant("since", since), _instant("until", until)
-    if lo is not None and hi is not None and hi <= lo:
-        raise ConfigurationError(f"until ({hi.isoformat()}) must be after since ({lo.isoformat()})")
-    return TimeRange(lo, hi)
-
-
-def _check(per_page: int, max_concurrency: int, max_retries: int, timeout: float) -> None:
-    _whole("per_page", per_page, 1)
-    _whole("max_concurrency", max_concurrency, 1)
-    _whole("max_retries", max_retries, 0)
-    if not timeout > 0:
-        raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
+# fetch_with_stats keeps its name for the CLI and benchmarks; Client.fetch_sessions_with_stats
+# is the public way to get the stats.
 
 
 async def fetch_with_stats(
@@ -90,26 +47,23 @@ async def fetch_with_stats(
     until: datetime | str | None = None,
     allow_incomplete: bool = False,
 ) -> tuple[pl.DataFrame, FetchStats]:
-    """`fetch_sessions_async`, also returning the fetch's `FetchStats`."""
-    _check(per_page, max_concurrency, max_retries, timeout)
-    time_range = _time_range(since, until)
-    url = resolve_base_url(base_url)
-    creds = credentials if credentials is not None else Credentials.from_env()
-    frame, stats = await fetch_frame(
-        creds,
-        base_url=url,
-        per_page=per_page,
+    """`fetch_sessions_async`, also returning the fetch's `FetchStats` (a short-lived client)."""
+    async with AsyncClient(
+        credentials,
+        base_url=base_url,
         max_concurrency=max_concurrency,
-        progress=progress,
-        strict=strict,
         max_retries=max_retries,
         timeout=timeout,
         transport=transport,
-        time_range=time_range,
-        allow_incomplete=allow_incomplete,
-    )
-    warn_problems(stats.problems, stacklevel=3)
-    return frame, stats
+    ) as client:
+        return await client.fetch_sessions_with_stats(
+            per_page=per_page,
+            progress=progress,
+            strict=strict,
+            since=since,
+            until=until,
+            allow_incomplete=allow_incomplete,
+        )
 
 
 async def fetch_sessions_async(
@@ -268,24 +222,15 @@ async def fetch_session_async(
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
 ) -> pl.DataFrame:
     """Fetch one session by id (async); see `fetch_session`."""
-    given: object = session_id
-    if not isinstance(given, str) or not given.strip():
-        raise ConfigurationError(f"session_id must be a non-empty string, got {session_id!r}")
-    _check(1, 1, max_retries, timeout)
-    url = resolve_base_url(base_url)
-    creds = credentials if credentials is not None else Credentials.from_env()
-    frame, stats = await fetch_one_frame(
-        creds,
-        [session_id.strip()],
-        base_url=url,
+    async with AsyncClient(
+        credentials,
+        base_url=base_url,
         max_concurrency=1,
-        strict=strict,
         max_retries=max_retries,
         timeout=timeout,
         transport=transport,
-    )
-    warn_problems(stats.problems, stacklevel=3)
-    return frame
+    ) as client:
+        return await client.fetch_session(session_id, strict=strict)
 
 
 def fetch_session(

@@ -61,8 +61,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 
 import polars as pl
 
-from ._api import _time_range, fetch_with_stats
-from ._client import resolve_base_url
+from ._api import fetch_with_stats
 from ._constants import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PER_PAGE,
@@ -86,6 +85,8 @@ from ._errors import (
     SchemaError,
 )
 from ._helpers import duration_distribution, status_breakdown, tag_counts
+from ._http import resolve_base_url
+from ._options import time_range
 from ._quality import data_quality, webhook_coverage
 from ._sync import run_sync
 
@@ -479,7 +480,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     partition_by = _partition_names(args.partition_by)
     dataset = bool(partition_by)
     try:
-        window = _time_range(args.since, args.until)
+        window = time_range(args.since, args.until)
     except ConfigurationError as exc:
         raise CLIError(EXIT_USAGE, f"--since/--until: {exc}") from None
     overwrite = True if args.overwrite else None

@@ -1,149 +1,354 @@
-"""The HTTP client: base URL policy, timeouts, limits, User-Agent and transport.
+"""`AsyncClient` and `Client`: one connection pool, one token, one limiter, many fetches.
 
-`resolve_base_url` applies the configuration order (argument, then
-``VIDEOSDK_API_BASE_URL``, then the default) and refuses plain ``http://``
-except on loopback. `build_client` returns the `httpx.AsyncClient` the fetcher
-uses: redirects are never followed (the token must not reach another host),
-TLS verification stays on, and the connection pool matches the concurrency.
-The default transport is aiohttp's (through ``httpx-aiohttp``): measured 2-4x
-cheaper per request than httpx's own async transport (docs/design.md).
+A client holds what every request of an account shares: credentials (the token is re-minted
+before it expires), the base URL, timeouts, the retry policy, the connection pool and the
+limiter that paces requests to what the server allows (learned once, kept for every later
+call). `AsyncClient` is the implementation; `Client` runs it on a private event-loop thread
+so the pool survives between calls and works the same in scripts and inside Jupyter's
+running loop. The module-level `fetch_sessions` and friends open a short-lived client.
+
+Examples
+--------
+>>> from vsdk_analytics.testing import FakeServer
+>>> with FakeServer(sessions=120) as server:
+...     with Client(server.credentials(), base_url=server.url) as client:
+...         first = client.fetch_sessions(progress=False)
+...         again = client.fetch_sessions(progress=False)
+>>> first.height, again.equals(first)
+(120, True)
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
-from collections.abc import Callable, Mapping
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Literal
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
 
 import httpx
+import polars as pl
 
 from ._constants import (
-    CONNECT_TIMEOUT_SECONDS,
-    DEFAULT_BASE_URL,
-    ENV_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_PER_PAGE,
+    MAX_RETRIES,
     READ_TIMEOUT_SECONDS,
 )
 from ._credentials import Credentials
 from ._errors import ConfigurationError
+from ._fetch import FetchStats, TimeRange, fetch_frame, fetch_one_frame
+from ._http import TransportName, build_client, resolve_base_url
+from ._normalize import warn_problems
+from ._options import check_fetch_options, time_range
+from ._progress import ProgressArg
+from ._retry import AdaptiveLimit
+from ._sync import LoopThread
+from ._transport import Requester
 
-__all__ = ["TransportName", "build_client", "resolve_base_url", "user_agent"]
+__all__ = ["AsyncClient", "Client"]
 
-TransportName = Literal["aiohttp", "httpx"]
-
-
-def user_agent() -> str:
-    """``vsdk-analytics/<version>``."""
-    try:
-        v = version("vsdk-analytics")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        v = "0+unknown"
-    return f"vsdk-analytics/{v}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+T = TypeVar("T")
 
 
-def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """The API's base URL: argument, else ``VIDEOSDK_API_BASE_URL``, else the default.
+class AsyncClient:
+    """An async client of the VideoSDK Agent Cloud API (use with ``async with``).
 
-    Raises
-    ------
-    ConfigurationError
-        Not an absolute http(s) URL, or plain ``http://`` to a non-loopback host.
+    Parameters
+    ----------
+    credentials
+        `Credentials`; None reads them from the environment (`Credentials.from_env`).
+    base_url
+        The API's base URL; None uses ``VIDEOSDK_API_ENDPOINT`` (or its alias
+        ``VIDEOSDK_API_BASE_URL``) or ``https://api.videosdk.live``.
+    max_concurrency
+        Most requests in flight at once (lowered automatically on HTTP 429).
+    max_retries
+        Retries per request for 408/429/5xx, timeouts, dropped connections, cut bodies.
+    timeout
+        Seconds one request may take, end to end.
+    transport
+        ``"aiohttp"`` (default, fastest), ``"httpx"``, or an `httpx.AsyncBaseTransport`
+        (e.g. `httpx.MockTransport` in tests).
 
-    Examples
-    --------
-    >>> resolve_base_url(None, environ={})
-    'https://api.videosdk.live'
-    >>> resolve_base_url("http://127.0.0.1:8080/")
-    'http://127.0.0.1:8080'
+    The HTTP connection pool is created on first use, in the running event loop; use one
+    client from one event loop (`Client` does this for you).
     """
-    env = os.environ if environ is None else environ
-    raw = base_url if base_url is not None else env.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-    source = "base_url" if base_url is not None else ENV_BASE_URL
-    try:
-        url = httpx.URL(raw.strip())
-    except httpx.InvalidURL as exc:
-        raise ConfigurationError(f"{source} is not a valid URL: {exc}") from None
-    if url.scheme not in {"http", "https"} or not url.host:
-        raise ConfigurationError(f"{source} must be an absolute http(s) URL, got {raw!r}")
-    if url.userinfo or url.query or url.fragment:
-        raise ConfigurationError(f"{source} must not contain credentials, a query or a fragment")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ConfigurationError(
-            f"{source} uses plain http:// for {url.host!r}; tokens are only sent over https "
-            "(plain http is allowed for loopback hosts such as 127.0.0.1, for testing)"
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        *,
+        base_url: str | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_retries: int = MAX_RETRIES,
+        timeout: float = READ_TIMEOUT_SECONDS,
+        transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+    ) -> None:
+        check_fetch_options(
+            per_page=1, max_concurrency=max_concurrency, max_retries=max_retries, timeout=timeout
         )
-    return str(url).rstrip("/")
+        if not isinstance(transport, httpx.AsyncBaseTransport) and transport not in {
+            "aiohttp",
+            "httpx",
+        }:
+            raise ConfigurationError(f"unknown transport {transport!r}; use 'aiohttp' or 'httpx'")
+        self._base_url = resolve_base_url(base_url)
+        self._credentials = credentials if credentials is not None else Credentials.from_env()
+        self._max_concurrency = max_concurrency
+        self._max_retries = max_retries
+        self._timeout = timeout
+        self._transport = transport
+        self._limit = AdaptiveLimit(max_concurrency)
+        self._http: httpx.AsyncClient | None = None
+        self._requester: Requester | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<AsyncClient{state} base_url={self._base_url!r} credentials={self._credentials!r}>"
 
-def _aiohttp_session(limits: httpx.Limits) -> Callable[[], Any]:
-    """A factory of aiohttp sessions that never resend a request behind our back.
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._base_url
 
-    aiohttp silently resends an idempotent request once when a pooled connection drops;
-    our retry loop already retries (and counts) it, so each attempt would go out twice.
-    aiohttp has no public switch for this; ``_retry_connection`` is the attribute its
-    ``ClientSession`` reads (checked by a test, so an aiohttp upgrade cannot undo it).
-    """
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials requests are signed with (a repr never shows the secret)."""
+        return self._credentials
 
-    def make() -> Any:
-        import aiohttp  # noqa: PLC0415 - imported when used
+    async def __aenter__(self) -> AsyncClient:
+        return self
 
-        connector = aiohttp.TCPConnector(
-            limit=limits.max_connections or 0,
-            keepalive_timeout=limits.keepalive_expiry,
-            ssl=httpx.create_ssl_context(),
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool; the client cannot be used afterwards."""
+        self._closed = True
+        http, self._http, self._requester = self._http, None, None
+        if http is not None:
+            await http.aclose()
+
+    async def _get_requester(self) -> Requester:
+        if self._closed:
+            raise ConfigurationError("this client is closed; open a new one")
+        loop = asyncio.get_running_loop()
+        if self._requester is not None and self._loop is not loop:
+            # a pool belongs to one event loop: start a new one in this loop
+            old, self._http, self._requester = self._http, None, None
+            if old is not None and self._loop is not None and not self._loop.is_closed():
+                asyncio.run_coroutine_threadsafe(old.aclose(), self._loop)
+        if self._requester is None:
+            self._http = build_client(
+                base_url=self._base_url,
+                credentials=self._credentials,
+                max_concurrency=self._max_concurrency,
+                timeout=self._timeout,
+                transport=self._transport,
+            )
+            self._requester = Requester(
+                self._http, limit=self._limit, max_retries=self._max_retries, timeout=self._timeout
+            )
+            self._loop = loop
+        return self._requester
+
+    async def fetch_sessions_with_stats(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        progress: ProgressArg = None,
+        strict: bool = False,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        allow_incomplete: bool = False,
+        keep_all: bool = False,
+    ) -> tuple[pl.DataFrame, FetchStats]:
+        """`fetch_sessions`, also returning the fetch's `FetchStats`."""
+        check_fetch_options(per_page=per_page)
+        window = time_range(since, until)
+        if keep_all:
+            window = TimeRange(window.since, window.until, keep_all=True)
+        requester = await self._get_requester()
+        frame, stats = await fetch_frame(
+            requester,
+            per_page=per_page,
+            max_concurrency=self._max_concurrency,
+            progress=progress,
+            strict=strict,
+            time_range=window,
+            allow_incomplete=allow_incomplete,
         )
-        session = aiohttp.ClientSession(connector=connector, trust_env=False)
-        session._retry_connection = False
-        return session
+        warn_problems(stats.problems, stacklevel=3)
+        return frame, stats
 
-    return make
+    async def fetch_sessions(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        progress: ProgressArg = None,
+        strict: bool = False,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        allow_incomplete: bool = False,
+    ) -> pl.DataFrame:
+        """Every AI deployment session of the account; see `vsdk_analytics.fetch_sessions`."""
+        frame, _ = await self.fetch_sessions_with_stats(
+            per_page=per_page,
+            progress=progress,
+            strict=strict,
+            since=since,
+            until=until,
+            allow_incomplete=allow_incomplete,
+        )
+        return frame
+
+    async def fetch_session(self, session_id: str, *, strict: bool = False) -> pl.DataFrame:
+        """One session by id (a one-row frame); see `vsdk_analytics.fetch_session`."""
+        frame, _ = await self.fetch_session_frames([session_id], strict=strict)
+        return frame
+
+    async def fetch_session_frames(
+        self, session_ids: list[str], *, strict: bool = False
+    ) -> tuple[pl.DataFrame, FetchStats]:
+        """Several sessions by id, concurrently, with the fetch's `FetchStats`."""
+        for given in session_ids:
+            candidate: object = given
+            if not isinstance(candidate, str) or not given.strip():
+                raise ConfigurationError(f"session_id must be a non-empty string, got {given!r}")
+        requester = await self._get_requester()
+        frame, stats = await fetch_one_frame(
+            requester, [s.strip() for s in session_ids], strict=strict
+        )
+        warn_problems(stats.problems, stacklevel=3)
+        return frame, stats
+
+    async def iter_pages(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        strict: bool = False,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> AsyncIterator[pl.DataFrame]:
+        """The sessions as typed frames of about a page each, as the fetch completes.
+
+        Each session is yielded once (`SESSIONS_SCHEMA`, newest first within each
+        frame). The completeness rule holds as for `fetch_sessions`: when the fetch
+        cannot prove it saw every session, the iteration ends with
+        `IncompleteFetchError` after yielding what was fetched.
+        """
+        frame = await self.fetch_sessions(
+            per_page=per_page, progress=False, strict=strict, since=since, until=until
+        )
+        for offset in range(0, frame.height, per_page):
+            yield frame.slice(offset, per_page)
 
 
-def build_client(
-    *,
-    base_url: str,
-    credentials: Credentials,
-    max_concurrency: int,
-    timeout: float = READ_TIMEOUT_SECONDS,
-    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-) -> httpx.AsyncClient:
-    """An `httpx.AsyncClient` for the API, signed by ``credentials``.
+class Client:
+    """The synchronous client: `AsyncClient` on a private event-loop thread.
 
-    Create it inside the coroutine that uses it (it binds to the running loop).
+    Same parameters as `AsyncClient`. Use it with ``with``, or call `close()`. Its calls
+    work in scripts and inside a running loop (Jupyter) alike, and reuse one connection
+    pool, one token and one learned rate limit between calls.
     """
-    limits = httpx.Limits(
-        max_connections=max_concurrency,
-        max_keepalive_connections=max_concurrency,
-        keepalive_expiry=30.0,
-    )
-    timeouts = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT_SECONDS, timeout))
-    chosen: httpx.AsyncBaseTransport
-    if transport == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - imported when used
 
-        chosen = AiohttpTransport(limits=limits, trust_env=False, client=_aiohttp_session(limits))
-    elif transport == "httpx":
-        chosen = httpx.AsyncHTTPTransport(limits=limits, retries=0)
-    elif isinstance(transport, httpx.AsyncBaseTransport):
-        chosen = transport
-    else:
-        raise ConfigurationError(f"unknown transport {transport!r}; use 'aiohttp' or 'httpx'")
-    return httpx.AsyncClient(
-        base_url=base_url,
-        auth=credentials.auth(),
-        headers={"User-Agent": user_agent(), "Accept": "application/json"},
-        timeout=timeouts,
-        follow_redirects=False,
-        transport=chosen,
-        trust_env=False,
-    )
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        *,
+        base_url: str | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_retries: int = MAX_RETRIES,
+        timeout: float = READ_TIMEOUT_SECONDS,
+        transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+    ) -> None:
+        self._async = AsyncClient(
+            credentials,
+            base_url=base_url,
+            max_concurrency=max_concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            transport=transport,
+        )
+        self._thread: LoopThread | None = None
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("<AsyncClient", "<Client", 1)
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._async.base_url
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool and stop the client's thread."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            try:
+                thread.run(self._async.aclose())
+            finally:
+                thread.stop()
+        else:
+            self._async._closed = True
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._thread is None:
+            self._thread = LoopThread()
+        return self._thread.run(coroutine)
+
+    def fetch_sessions_with_stats(self, **options: Any) -> tuple[pl.DataFrame, FetchStats]:
+        """`AsyncClient.fetch_sessions_with_stats`, synchronously."""
+        return self._run(self._async.fetch_sessions_with_stats(**options))
+
+    def fetch_sessions(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        progress: ProgressArg = None,
+        strict: bool = False,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        allow_incomplete: bool = False,
+    ) -> pl.DataFrame:
+        """Every AI deployment session of the account; see `vsdk_analytics.fetch_sessions`."""
+        return self._run(
+            self._async.fetch_sessions(
+                per_page=per_page,
+                progress=progress,
+                strict=strict,
+                since=since,
+                until=until,
+                allow_incomplete=allow_incomplete,
+            )
+        )
+
+    def fetch_session(self, session_id: str, *, strict: bool = False) -> pl.DataFrame:
+        """One session by id (a one-row frame)."""
+        return self._run(self._async.fetch_session(session_id, strict=strict))
+
+    def iter_pages(self, **options: Any) -> list[pl.DataFrame]:
+        """`AsyncClient.iter_pages`, collected (a sync caller cannot stream from the loop)."""
+
+        async def collect() -> list[pl.DataFrame]:
+            return [frame async for frame in self._async.iter_pages(**options)]
+
+        return self._run(collect())

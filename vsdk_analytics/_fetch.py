@@ -17,20 +17,15 @@ runs on a worker thread; the per-row Polars work runs once, vectorized, in `asse
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import warnings
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote
 
-import httpx
 import polars as pl
 
-from ._client import TransportName, build_client
-from ._constants import MAX_RETRIES, SESSIONS_PATH
-from ._credentials import Credentials
+from ._constants import SESSIONS_PATH
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -52,7 +47,6 @@ from ._normalize import (
 )
 from ._paging import PageAnswer, PageRequest, PagingPlanner
 from ._progress import ProgressArg, make_sink
-from ._retry import AdaptiveLimit
 from ._transport import RequestCounters, Requester
 
 __all__ = ["FetchStats", "TimeRange", "fetch_frame", "fetch_one_frame"]
@@ -293,66 +287,30 @@ class _Run:
         raise error from cause
 
 
-@contextlib.asynccontextmanager
-async def _session(
-    credentials: Credentials,
-    *,
-    base_url: str,
-    max_concurrency: int,
-    max_retries: int,
-    timeout: float,
-    transport: httpx.AsyncBaseTransport | TransportName,
-    stats: FetchStats,
-) -> AsyncIterator[Requester]:
-    """A requester over a fresh client; fills ``stats`` on the way out."""
-    started = time.perf_counter()
-    limit = AdaptiveLimit(max_concurrency)
-    counters = RequestCounters()
-    try:
-        async with build_client(
-            base_url=base_url,
-            credentials=credentials,
-            max_concurrency=max_concurrency,
-            timeout=timeout,
-            transport=transport,
-        ) as client:
-            yield Requester(
-                client, limit=limit, max_retries=max_retries, timeout=timeout, counters=counters
-            )
-    finally:
-        stats.requests = counters.requests
-        stats.retries = counters.retries
-        stats.throttled = counters.throttled
-        stats.peak_in_flight = limit.peak_in_flight
-        stats.final_concurrency = limit.limit
-        stats.seconds = time.perf_counter() - started
+def _stats_since(requester: Requester, before: RequestCounters, stats: FetchStats) -> None:
+    now = requester.counters
+    stats.requests = now.requests - before.requests
+    stats.retries = now.retries - before.retries
+    stats.throttled = now.throttled - before.throttled
+    stats.peak_in_flight = requester.peak_in_flight
+    stats.final_concurrency = requester.concurrency
 
 
 async def fetch_frame(
-    credentials: Credentials,
+    requester: Requester,
     *,
-    base_url: str,
     per_page: int,
     max_concurrency: int,
     progress: ProgressArg,
     strict: bool,
-    max_retries: int = MAX_RETRIES,
-    timeout: float = 30.0,
-    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
     time_range: TimeRange | None = None,
     allow_incomplete: bool = False,
 ) -> tuple[pl.DataFrame, FetchStats]:
     """Fetch every session into one frame; see the module docstring for the rule."""
     stats = FetchStats()
-    async with _session(
-        credentials,
-        base_url=base_url,
-        max_concurrency=max_concurrency,
-        max_retries=max_retries,
-        timeout=timeout,
-        transport=transport,
-        stats=stats,
-    ) as requester:
+    started = time.perf_counter()
+    before = requester.counters.snapshot()
+    try:
         frame = await _Run(
             requester,
             per_page=per_page,
@@ -363,19 +321,14 @@ async def fetch_frame(
             allow_incomplete=allow_incomplete,
             stats=stats,
         ).run()
+    finally:
+        _stats_since(requester, before, stats)
+        stats.seconds = time.perf_counter() - started
     return frame, stats
 
 
 async def fetch_one_frame(
-    credentials: Credentials,
-    session_ids: list[str],
-    *,
-    base_url: str,
-    max_concurrency: int,
-    strict: bool,
-    max_retries: int = MAX_RETRIES,
-    timeout: float = 30.0,
-    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+    requester: Requester, session_ids: list[str], *, strict: bool
 ) -> tuple[pl.DataFrame, FetchStats]:
     """Fetch sessions one by one from ``GET .../ai-deployment-sessions/{id}``.
 
@@ -383,27 +336,24 @@ async def fetch_one_frame(
     Ids the API does not know raise `NotFoundError`.
     """
     stats = FetchStats()
-    async with _session(
-        credentials,
-        base_url=base_url,
-        max_concurrency=max_concurrency,
-        max_retries=max_retries,
-        timeout=timeout,
-        transport=transport,
-        stats=stats,
-    ) as requester:
+    started = time.perf_counter()
+    before = requester.counters.snapshot()
 
-        async def parse(body: bytes) -> tuple[pl.DataFrame, list[Problem]]:
-            return parse_session(body, strict=strict)
+    async def parse(body: bytes) -> tuple[pl.DataFrame, list[Problem]]:
+        return parse_session(body, strict=strict)
 
-        async def one(session_id: str) -> pl.DataFrame:
-            path = f"{SESSIONS_PATH}/{quote(session_id, safe='')}"
-            rows, problems = await requester.get(
-                path, None, where=f"session {session_id}", page=None, parse=parse
-            )
-            stats.problems.extend(problems)
-            return rows
+    async def one(session_id: str) -> pl.DataFrame:
+        path = f"{SESSIONS_PATH}/{quote(session_id, safe='')}"
+        rows, problems = await requester.get(
+            path, None, where=f"session {session_id}", page=None, parse=parse
+        )
+        stats.problems.extend(problems)
+        return rows
 
+    try:
         frames = await asyncio.gather(*(one(sid) for sid in session_ids))
+    finally:
+        _stats_since(requester, before, stats)
+        stats.seconds = time.perf_counter() - started
     stats.sessions = len(frames)
     return combine_pages(frames), stats

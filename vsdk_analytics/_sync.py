@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["run_sync"]
+__all__ = ["LoopThread", "run_sync"]
 
 T = TypeVar("T")
 
@@ -95,3 +95,49 @@ def _ctrl_c_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, handler)
+
+
+class LoopThread:
+    """An event loop on a daemon thread of its own, for a sync object that keeps async state.
+
+    `run` submits a coroutine and waits for it (Ctrl-C cancels it and waits for it to clean
+    up, as `run_sync` does); `stop` ends the loop and joins the thread.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="vsdk-analytics-client", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the thread's loop and return its result."""
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("a client's sync method was called from its own event loop")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            with _ctrl_c_raises():
+                return future.result()
+        except BaseException:
+            if not future.done():
+                self._loop.call_soon_threadsafe(future.cancel)
+                with contextlib.suppress(BaseException):
+                    future.result()
+            raise
+
+    def stop(self) -> None:
+        """Stop the loop and join the thread (idempotent)."""
+        if self._loop.is_closed():
+            return
+
+        async def finish() -> None:
+            await self._loop.shutdown_asyncgens()
+            await self._loop.shutdown_default_executor()
+
+        with contextlib.suppress(BaseException):
+            asyncio.run_coroutine_threadsafe(finish(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()

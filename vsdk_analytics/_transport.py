@@ -110,6 +110,10 @@ class RequestCounters:
     throttled: int = 0
     successes: int = 0
 
+    def snapshot(self) -> RequestCounters:
+        """A copy, to measure one fetch as a difference."""
+        return RequestCounters(self.requests, self.retries, self.throttled, self.successes)
+
 
 class Requester:
     """Sends GETs for one fetch through one `httpx.AsyncClient` and one limiter."""
@@ -131,6 +135,16 @@ class Requester:
         self._timeout = timeout
         self.counters = counters if counters is not None else RequestCounters()
         self._on_retry = on_retry
+
+    @property
+    def peak_in_flight(self) -> int:
+        """Most requests in flight at once so far."""
+        return self._limit.peak_in_flight
+
+    @property
+    def concurrency(self) -> int:
+        """Requests allowed in flight now."""
+        return self._limit.limit
 
     async def get(
         self,

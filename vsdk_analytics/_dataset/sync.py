@@ -53,8 +53,7 @@ from typing import TypeVar
 import httpx
 import polars as pl
 
-from vsdk_analytics._api import _check  # private until the fetch rewrite (issue 16) names it
-from vsdk_analytics._client import TransportName, resolve_base_url
+from vsdk_analytics._client import AsyncClient
 from vsdk_analytics._constants import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PER_PAGE,
@@ -68,8 +67,10 @@ from vsdk_analytics._errors import (
     DataQualityWarning,
     NotFoundError,
 )
-from vsdk_analytics._fetch import FetchStats, TimeRange, fetch_frame, fetch_one_frame
+from vsdk_analytics._fetch import FetchStats
+from vsdk_analytics._http import TransportName, resolve_base_url
 from vsdk_analytics._normalize import combine_pages, empty_sessions, warn_problems
+from vsdk_analytics._options import check_fetch_options
 from vsdk_analytics._progress import ProgressArg
 from vsdk_analytics._schema import SCHEMA_VERSION
 from vsdk_analytics._sync import run_sync
@@ -237,7 +238,6 @@ async def _refresh(
     except NotFoundError:
         pass
     else:
-        warn_problems(stats.problems, stacklevel=4)
         return frame, stats.requests
     # One of them is gone: ask for each on its own, so the others still refresh.
     requests = len(ids)
@@ -267,7 +267,7 @@ async def _refresh(
     return combine_pages(frames), requests
 
 
-async def sync_sessions_async(
+async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
     dataset: str | os.PathLike[str],
     credentials: Credentials | None = None,
     *,
@@ -284,7 +284,9 @@ async def sync_sessions_async(
 ) -> SyncReport:
     """Bring a Parquet dataset of sessions up to date (async); see `sync_sessions`."""
     started = time.perf_counter()
-    _check(per_page, max_concurrency, max_retries, timeout)
+    check_fetch_options(
+        per_page=per_page, max_concurrency=max_concurrency, max_retries=max_retries, timeout=timeout
+    )
     codec(profile, None)
     _check_lock_timeout(lock_timeout)
     url = resolve_base_url(base_url)
@@ -293,6 +295,7 @@ async def sync_sessions_async(
     run_id = uuid.uuid4().hex
     lock = DatasetLock(root, timeout=lock_timeout, run_id=run_id)
     lock.acquire()
+    stack = contextlib.AsyncExitStack()
     try:
         state, why_no_state = _usable_state(root, profile)
         stored = await asyncio.to_thread(load_dataset, root, profile)
@@ -303,19 +306,18 @@ async def sync_sessions_async(
         )
         plan = plan_sync(stored, state, why_no_state, known_per_page, full=full)
         fetched_at = datetime.now(timezone.utc)
-        fetched, stats = await fetch_frame(
+        client = AsyncClient(
             creds,
             base_url=url,
-            per_page=per_page,
             max_concurrency=max_concurrency,
-            progress=progress,
-            strict=False,
             max_retries=max_retries,
             timeout=timeout,
             transport=transport,
-            time_range=TimeRange(plan.since, keep_all=True),
         )
-        warn_problems(stats.problems, stacklevel=3)
+        await stack.enter_async_context(client)
+        fetched, stats = await client.fetch_sessions_with_stats(
+            per_page=per_page, progress=progress, since=plan.since, keep_all=True
+        )
         full_fetch, reason = plan.since is None, plan.reason
         if plan.since is not None and not stats.early_stop and stats.pages > 1:
             full_fetch = True
@@ -332,16 +334,7 @@ async def sync_sessions_async(
         missing = [sid for sid in plan.unfinished if sid not in seen]
 
         async def fetch_one(ids: list[str]) -> tuple[pl.DataFrame, FetchStats]:
-            return await fetch_one_frame(
-                creds,
-                ids,
-                base_url=url,
-                max_concurrency=max_concurrency,
-                strict=False,
-                max_retries=max_retries,
-                timeout=timeout,
-                transport=transport,
-            )
+            return await client.fetch_session_frames(ids)
 
         refreshed, refresh_requests = await _refresh(missing, fetch_one, max_concurrency)
         candidate = _next_watermark(fetched, stats)
@@ -377,7 +370,10 @@ async def sync_sessions_async(
 
         merged, written = await _to_thread_to_the_end(merge_and_commit)
     finally:
-        lock.release()
+        try:
+            await stack.aclose()
+        finally:
+            lock.release()
     total_items = stats.total_items_at_end or stats.total_items_at_start or merged.sessions_total
     effective = stats.per_page or per_page
     return SyncReport(
