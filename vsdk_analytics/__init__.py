@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import _namespace  # noqa: F401 - registers the `.vsdk` frame namespace
 from ._api import fetch_session, fetch_session_async, fetch_sessions, fetch_sessions_async
+from ._client import AsyncClient, Client
 from ._credentials import Credentials
 from ._dataset import (
     Provenance,
@@ -69,7 +70,9 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncClient",
     "AuthenticationError",
+    "Client",
     "CompletenessWarning",
     "ConfigurationError",
     "Credentials",
