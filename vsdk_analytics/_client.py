@@ -240,16 +240,37 @@ class AsyncClient:
     ) -> AsyncIterator[pl.DataFrame]:
         """The sessions as typed frames of about a page each, as the fetch completes.
 
-        Each session is yielded once (`SESSIONS_SCHEMA`, newest first within each
-        frame). The completeness rule holds as for `fetch_sessions`: when the fetch
+        Each session is yielded once (`SESSIONS_SCHEMA`, in the API's order within each
+        frame), while later pages are still in flight. The completeness rule holds as for `fetch_sessions`: when the fetch
         cannot prove it saw every session, the iteration ends with
         `IncompleteFetchError` after yielding what was fetched.
         """
-        frame = await self.fetch_sessions(
-            per_page=per_page, progress=False, strict=strict, since=since, until=until
+        check_fetch_options(per_page=per_page)
+        window = time_range(since, until)
+        requester = await self._get_requester()
+        queue: asyncio.Queue[pl.DataFrame | None] = asyncio.Queue()
+        fetch = asyncio.ensure_future(
+            fetch_frame(
+                requester,
+                per_page=per_page,
+                max_concurrency=self._max_concurrency,
+                progress=False,
+                strict=strict,
+                time_range=window,
+                on_rows=lambda rows: queue.put_nowait(window.apply(rows)),
+            )
         )
-        for offset in range(0, frame.height, per_page):
-            yield frame.slice(offset, per_page)
+        fetch.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (rows := await queue.get()) is not None:
+                if rows.height:
+                    yield rows
+            _, stats = await fetch  # raises IncompleteFetchError, after what was yielded
+            warn_problems(stats.problems, stacklevel=3)
+        finally:
+            if not fetch.done():
+                fetch.cancel()
+                await asyncio.gather(fetch, return_exceptions=True)
 
 
 class Client:

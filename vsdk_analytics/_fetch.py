@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote
@@ -128,8 +129,11 @@ class _Run:
         time_range: TimeRange,
         allow_incomplete: bool,
         stats: FetchStats,
+        on_rows: Callable[[pl.DataFrame], None] | None = None,
     ) -> None:
         self._requester = requester
+        self._on_rows = on_rows
+        self._yielded: set[str] = set()
         self._strict = strict
         self._range = time_range
         self._allow_incomplete = allow_incomplete
@@ -207,6 +211,8 @@ class _Run:
         self._stats.fast_pages += parsed.fast
         rows = parsed.rows
         ids = rows.get_column("session_id").to_list()
+        if self._on_rows is not None:
+            self._stream(request, rows, ids)
         created = rows.get_column("created_at")
         before = False
         ordered = True
@@ -225,6 +231,18 @@ class _Run:
         total = parsed.total_items
         planned = -(-total // size) if total is not None and total > 0 else None
         self._sink.update(done, None if planned is None else max(planned, done), self._sessions)
+
+    def _stream(self, request: PageRequest, rows: pl.DataFrame, ids: list[str | None]) -> None:
+        """Hand the rows not handed on before to ``on_rows`` (id-less rows: main pages only)."""
+        assert self._on_rows is not None
+        keep = [
+            (sid is None and request.purpose == "page")
+            or (sid is not None and sid not in self._yielded)
+            for sid in ids
+        ]
+        self._yielded.update(sid for sid in ids if sid is not None)
+        if any(keep):
+            self._on_rows(rows.filter(pl.Series(keep, dtype=pl.Boolean())))
 
     def _ordered_across(self, page: int, first: object, last: object) -> bool:
         """Whether neighbouring main pages also come newest first."""
@@ -305,8 +323,12 @@ async def fetch_frame(
     strict: bool,
     time_range: TimeRange | None = None,
     allow_incomplete: bool = False,
+    on_rows: Callable[[pl.DataFrame], None] | None = None,
 ) -> tuple[pl.DataFrame, FetchStats]:
-    """Fetch every session into one frame; see the module docstring for the rule."""
+    """Fetch every session into one frame; see the module docstring for the rule.
+
+    ``on_rows`` receives each page's sessions not received before, as they arrive.
+    """
     stats = FetchStats()
     started = time.perf_counter()
     before = requester.counters.snapshot()
@@ -320,6 +342,7 @@ async def fetch_frame(
             time_range=time_range or TimeRange(),
             allow_incomplete=allow_incomplete,
             stats=stats,
+            on_rows=on_rows,
         ).run()
     finally:
         _stats_since(requester, before, stats)
