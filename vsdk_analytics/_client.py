@@ -241,9 +241,9 @@ class AsyncClient:
         """The sessions as typed frames of about a page each, as the fetch completes.
 
         Each session is yielded once (`SESSIONS_SCHEMA`, in the API's order within each
-        frame), while later pages are still in flight. The completeness rule holds as for `fetch_sessions`: when the fetch
-        cannot prove it saw every session, the iteration ends with
-        `IncompleteFetchError` after yielding what was fetched.
+        frame), while later pages are still in flight. The completeness rule holds as
+        for `fetch_sessions`: when the fetch cannot prove it saw every session, the
+        iteration ends with `IncompleteFetchError` after yielding what was fetched.
         """
         check_fetch_options(per_page=per_page)
         window = time_range(since, until)
