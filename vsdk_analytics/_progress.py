@@ -67,8 +67,11 @@ class _Tqdm:
         bar = self._bar
         if pages_total is not None and bar.total != pages_total:
             bar.total = pages_total
+            if hasattr(bar, "container"):  # a notebook widget: its max follows only on reset
+                bar.reset(total=pages_total)
         bar.set_postfix_str(f"{sessions:,} sessions", refresh=False)
         bar.update(pages_done - bar.n)
+        bar.refresh()
 
     def close(self) -> None:
         self._bar.close()
