@@ -1,6 +1,6 @@
 """One limiter per client: pace the request rate and the concurrency to the server.
 
-`RequestLimiter` hands out `Permit`\\ s first come, first served. A permit waits for
+`RequestLimiter` hands out permits (`Permit`) first come, first served. A permit waits for
 any global pause (a ``Retry-After``, or a rate-limit window with nothing remaining),
 then a concurrency slot, then a rate token. `RequestLimiter.release` tells it what
 the request met, and it adapts:
