@@ -306,8 +306,9 @@ class RequestLimiter:
             self._header_rate = max(_MIN_RATE, min(rates))
 
     def _pause(self, now: float, seconds: float) -> None:
-        until = now + min(seconds, RETRY_AFTER_MAX_SECONDS) * backoff_scale()
-        if until > self._paused_until:
+        wait = min(seconds, RETRY_AFTER_MAX_SECONDS) * backoff_scale()
+        until = now + wait
+        if wait > 0 and until > self._paused_until:
             if self._paused_until <= now:
                 self.pauses += 1
             self._paused_until = until
