@@ -1,9 +1,10 @@
 """Retry decisions and adaptive concurrency, as small pure pieces.
 
-`should_retry`, `parse_retry_after` and `backoff_delay` decide; the fetcher's
-loop only sleeps and counts. `AdaptiveLimit` is the additive-increase /
-multiplicative-decrease limit on requests in flight, so a long fetch converges
-on the server's rate limit instead of hammering it. `set_backoff_scale` is the
+`should_retry`, `parse_retry_after`, `parse_rate_limit` and `backoff_delay`
+decide; the fetcher's loop only sleeps and counts. `AdaptiveLimit` is the
+additive-increase / multiplicative-decrease limit on requests in flight; it is
+superseded by `vsdk_analytics._limiter.RequestLimiter` (which also paces the rate)
+and goes once the fetcher uses that. `set_backoff_scale` is the
 testing switch that drops the waits (`vsdk_analytics.testing.no_backoff`).
 """
 
