@@ -139,6 +139,7 @@ def test_a_429_halves_concurrency_once_per_round_and_successes_restore_it() -> N
             _release(limiter, permit, 429)
         assert limiter.concurrency == 4
         assert limiter.throttled == 8
+        assert limiter.rate is None  # no success yet: no rate to learn from
         _release(limiter, await limiter.acquire(), 429)  # a new round
         assert limiter.concurrency == 2
         for _ in range(60):

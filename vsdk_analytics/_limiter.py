@@ -120,7 +120,7 @@ class RequestLimiter:
         self._learned: float | None = None
         self._slow_start = True
         self._header_rate: float | None = None
-        self._next_at = -math.inf
+        self._last_grant = -math.inf
         self._paused_until = -math.inf
         self._successes: deque[float] = deque()
         self._window_start = clock()
@@ -210,7 +210,8 @@ class RequestLimiter:
             if self._in_flight >= self.concurrency:
                 return  # a release dispatches again
             now = self._clock()
-            ready_at = max(self._paused_until, self._next_at)
+            # spaced from the last grant at the rate of now, so a new rate applies at once
+            ready_at = max(self._paused_until, self._last_grant + self._interval())
             if ready_at > now:
                 loop = head.get_loop()
                 self._timer = loop.call_later(ready_at - now, self._dispatch)
@@ -218,7 +219,7 @@ class RequestLimiter:
             self._waiters.popleft()
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
-            self._next_at = max(self._next_at, now) + self._interval()
+            self._last_grant = now
             head.set_result(Permit(granted_at=now, _epoch=self._epoch))
 
     def release(
@@ -271,10 +272,13 @@ class RequestLimiter:
             return  # this round of requests already counted
         self._epoch += 1
         self._limit = max(1.0, self._limit / 2)
-        observed = max(self._observed_rate(now), _MIN_RATE)
+        observed = self._observed_rate(now)
         if self._learned is None:
-            self._learned = observed
+            # nothing succeeded yet: no rate to learn from; the pause and the halved
+            # concurrency hold the line until successes give one
+            self._learned = observed if observed > 0 else None
         else:
+            observed = observed if observed > 0 else self._learned
             self._learned = max(_MIN_RATE, min(self._learned, observed) * RATE_DECREASE)
             self._slow_start = False
         self._successes.clear()
