@@ -9,7 +9,9 @@ import httpx
 import jwt
 import pytest
 
-from vsdk_analytics import Credentials, CredentialsError, CredentialsWarning
+from vsdk_analytics import ConfigurationError, Credentials, CredentialsError, CredentialsWarning
+from vsdk_analytics._client import resolve_base_url
+from vsdk_analytics._config import ENVIRONMENT, check_client_options
 from vsdk_analytics._constants import TOKEN_REFRESH_MARGIN_SECONDS
 
 SECRET = "an-account-secret-that-is-long-enough-0123456789"
@@ -126,8 +128,12 @@ def test_from_env_names_the_variables_when_nothing_is_set() -> None:
 
 
 def test_from_env_names_the_missing_half() -> None:
-    with pytest.raises(CredentialsError, match="VIDEOSDK_SECRET_KEY is not set"):
+    with pytest.raises(CredentialsError, match="VIDEOSDK_SECRET is not set") as info:
         Credentials.from_env({"VIDEOSDK_API_KEY": KEY})
+    assert "VIDEOSDK_SECRET_KEY" in str(info.value)
+    for name in ("VIDEOSDK_SECRET", "VIDEOSDK_SECRET_KEY"):
+        with pytest.raises(CredentialsError, match=f"VIDEOSDK_API_KEY is not set but {name} is"):
+            Credentials.from_env({name: SECRET})
 
 
 def test_from_env_prefixes_token_errors_with_the_variable() -> None:
@@ -200,3 +206,131 @@ def test_ready_token_is_not_retried_after_401() -> None:
     ) as client:
         assert client.get("https://api.videosdk.live/x").status_code == 401
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("secret_name", ["VIDEOSDK_SECRET", "VIDEOSDK_SECRET_KEY"])
+def test_from_env_accepts_either_secret_name(secret_name: str) -> None:
+    creds = Credentials.from_env({"VIDEOSDK_API_KEY": KEY, secret_name: SECRET})
+    assert creds.kind == "minted"
+    assert _claims(creds.token())["apikey"] == KEY  # signed with that secret
+
+
+def test_from_env_vendor_names_only() -> None:
+    """The vendor's server SDKs' three variables are enough for credentials and URL."""
+    env = {
+        "VIDEOSDK_API_KEY": KEY,
+        "VIDEOSDK_SECRET": SECRET,
+        "VIDEOSDK_API_ENDPOINT": "https://eu.example.test/",
+    }
+    assert Credentials.from_env(env).kind == "minted"
+    assert resolve_base_url(None, env) == "https://eu.example.test"
+
+
+def test_both_secret_names_equal_is_fine_different_is_refused_without_values() -> None:
+    both = {"VIDEOSDK_API_KEY": KEY, "VIDEOSDK_SECRET": SECRET, "VIDEOSDK_SECRET_KEY": SECRET}
+    assert Credentials.from_env(both).kind == "minted"
+    other = "another-secret-that-is-long-enough-9876543210"
+    with pytest.raises(CredentialsError) as info:
+        Credentials.from_env({**both, "VIDEOSDK_SECRET_KEY": other})
+    message = str(info.value)
+    assert "VIDEOSDK_SECRET and VIDEOSDK_SECRET_KEY" in message
+    assert SECRET not in message
+    assert other not in message
+    assert info.value.__cause__ is None
+
+
+def test_conflicting_secrets_are_refused_even_when_a_token_is_set() -> None:
+    token = jwt.encode({"apikey": KEY}, SECRET, algorithm="HS256")
+    env = {"VIDEOSDK_AUTH_TOKEN": token, "VIDEOSDK_SECRET": SECRET, "VIDEOSDK_SECRET_KEY": "x"}
+    with pytest.raises(CredentialsError, match="VIDEOSDK_SECRET and VIDEOSDK_SECRET_KEY"):
+        Credentials.from_env(env)
+
+
+def test_explicit_credentials_never_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDEOSDK_SECRET", "a")
+    monkeypatch.setenv("VIDEOSDK_SECRET_KEY", "b")  # a conflict, but not consulted
+    assert Credentials(api_key=KEY, secret=SECRET).kind == "minted"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "https://api.videosdk.live"),
+        ({"VIDEOSDK_API_ENDPOINT": "https://a.example.test"}, "https://a.example.test"),
+        ({"VIDEOSDK_API_BASE_URL": "https://b.example.test/"}, "https://b.example.test"),
+        (
+            {
+                "VIDEOSDK_API_ENDPOINT": "https://a.example.test",
+                "VIDEOSDK_API_BASE_URL": " https://a.example.test ",
+            },
+            "https://a.example.test",
+        ),
+        ({"VIDEOSDK_API_ENDPOINT": ""}, "https://api.videosdk.live"),
+    ],
+)
+def test_base_url_from_the_environment(env: dict[str, str], expected: str) -> None:
+    assert resolve_base_url(None, env) == expected
+
+
+def test_base_url_argument_wins_and_conflicting_variables_are_refused() -> None:
+    env = {
+        "VIDEOSDK_API_ENDPOINT": "https://a.example.test",
+        "VIDEOSDK_API_BASE_URL": "https://b.example.test",
+    }
+    assert resolve_base_url("https://c.example.test", env) == "https://c.example.test"
+    with pytest.raises(ConfigurationError) as info:
+        resolve_base_url(None, env)
+    assert "VIDEOSDK_API_ENDPOINT and VIDEOSDK_API_BASE_URL" in str(info.value)
+    assert "example.test" not in str(info.value)
+    assert not isinstance(info.value, CredentialsError)
+
+
+@pytest.mark.parametrize("url", ["api.videosdk.live", "localhost:8080", "127.0.0.1:8080/"])
+def test_base_url_without_scheme_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="base_url has no scheme"):
+        resolve_base_url(url)
+    with pytest.raises(ConfigurationError, match="VIDEOSDK_API_ENDPOINT has no scheme"):
+        resolve_base_url(None, {"VIDEOSDK_API_ENDPOINT": url})
+
+
+def test_base_url_with_credentials_is_not_echoed() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_base_url("ftp://user:hunter2@example.test")
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"max_concurrency": -1}, "max_concurrency must be an integer >= 1, got -1"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"max_concurrency": True}, "max_concurrency"),
+        ({"max_concurrency": 2.5}, "max_concurrency"),
+        ({"per_page": 0}, "per_page must be an integer >= 1, got 0"),
+        ({"max_retries": -1}, "max_retries must be an integer >= 0"),
+        ({"timeout": 0}, "timeout must be a number > 0 seconds"),
+        ({"timeout": float("nan")}, "timeout"),
+        ({"max_requests_per_second": 0}, "max_requests_per_second must be a number > 0"),
+        ({"max_requests_per_second": float("inf")}, "max_requests_per_second"),
+        ({"max_requests_per_second": "5"}, "max_requests_per_second"),
+    ],
+)
+def test_check_client_options_refuses(options: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        check_client_options(**options)  # type: ignore[arg-type]
+
+
+def test_check_client_options_accepts_good_values_and_defaults() -> None:
+    check_client_options()
+    check_client_options(
+        per_page=1, max_concurrency=1, max_retries=0, timeout=0.5, max_requests_per_second=0.1
+    )
+
+
+def test_every_variable_is_in_the_docs_table() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "fetching.md").read_text(encoding="utf-8")
+    section = doc.split("## Credentials and environment", 1)[1].split("\n## ", 1)[0]
+    for variable in ENVIRONMENT:
+        assert f"`{variable.name}`" in section, variable.name

@@ -8,7 +8,9 @@ import pytest
 
 from vsdk_analytics._retry import (
     AdaptiveLimit,
+    RateLimitHeaders,
     backoff_delay,
+    parse_rate_limit,
     parse_retry_after,
     set_backoff_scale,
     should_retry,
@@ -51,6 +53,11 @@ def test_should_retry(status: int, expected: bool) -> None:
         ({"Retry-After": "soon"}, None),
         ({"Retry-After": ""}, None),
         ({"Retry-After": "nan"}, None),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"Retry-After": "7", "Retry-After-Ms": "1500"}, 1.5),
+        ({"Retry-After": "7", "retry-after-ms": "soon"}, 7.0),
+        ({"retry-after-ms": "-5"}, 0.0),
+        ({"retry-after-ms": "999999999"}, 120.0),
     ],
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
@@ -113,3 +120,41 @@ def test_adaptive_limit_blocks_at_the_limit() -> None:
         assert limit.peak_in_flight == 2
 
     asyncio.run(scenario())
+
+
+WALL = 1_750_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, RateLimitHeaders()),
+        (
+            {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59", "X-RateLimit-Reset": "30"},
+            RateLimitHeaders(limit=60.0, remaining=59.0, reset=30.0),
+        ),
+        (  # GitHub style: the reset is a Unix timestamp
+            {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(WALL) + 12)},
+            RateLimitHeaders(remaining=0.0, reset=12.0),
+        ),
+        (  # IETF draft: a limit with its policy, delta-seconds reset
+            {
+                "RateLimit-Limit": "100, 100;w=60",
+                "RateLimit-Remaining": "5",
+                "RateLimit-Reset": "4",
+            },
+            RateLimitHeaders(limit=100.0, remaining=5.0, reset=4.0),
+        ),
+        (
+            {"RateLimit-Policy": '"burst";q=100;w=60, "day";q=1000;w=86400'},
+            RateLimitHeaders(policy_rate=1000 / 86400),
+        ),
+        ({"RateLimit-Policy": "10;w=1"}, RateLimitHeaders(policy_rate=10.0)),
+        ({"RateLimit-Policy": "lots;w=?"}, RateLimitHeaders()),
+        ({"X-RateLimit-Remaining": "-1", "X-RateLimit-Limit": "inf"}, RateLimitHeaders()),
+        ({"X-RateLimit-Reset": str(int(WALL) - 50)}, RateLimitHeaders(reset=0.0)),
+        ({"X-RateLimit-Reset": "99999"}, RateLimitHeaders(reset=120.0)),
+    ],
+)
+def test_parse_rate_limit(headers: dict[str, str], expected: RateLimitHeaders) -> None:
+    assert parse_rate_limit(headers, WALL) == expected

@@ -1,7 +1,8 @@
 """Defaults and environment-variable names, in one place.
 
 Configuration is resolved in a fixed order: explicit argument, then the
-`VIDEOSDK_*` environment variable, then the default below.
+`VIDEOSDK_*` environment variable, then the default below (`vsdk_analytics._config`
+reads the environment and documents the precedence).
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ DEPLOYMENTS_PATH: Final = "/ai/v1/ai-deployments"
 
 ENV_AUTH_TOKEN: Final = "VIDEOSDK_AUTH_TOKEN"  # noqa: S105 - a variable name, not a secret
 ENV_API_KEY: Final = "VIDEOSDK_API_KEY"
-ENV_SECRET_KEY: Final = "VIDEOSDK_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
+ENV_SECRET: Final = "VIDEOSDK_SECRET"  # noqa: S105 - the vendor's server SDKs' name
+ENV_SECRET_KEY: Final = "VIDEOSDK_SECRET_KEY"  # noqa: S105 - older examples' name
+ENV_API_ENDPOINT: Final = "VIDEOSDK_API_ENDPOINT"
+"""The base URL, as the vendor's server SDKs name it."""
 ENV_BASE_URL: Final = "VIDEOSDK_API_BASE_URL"
+"""The base URL, this library's older name (an alias of `ENV_API_ENDPOINT`)."""
 
 DEFAULT_PER_PAGE: Final = 100
 DEFAULT_MAX_CONCURRENCY: Final = 8

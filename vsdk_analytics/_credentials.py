@@ -9,7 +9,6 @@ a token in a repr, a log line or an exception.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import warnings
@@ -20,9 +19,11 @@ from typing import Any, Final
 import httpx
 import jwt
 
+from ._config import credentials_from_env
 from ._constants import (
     ENV_API_KEY,
     ENV_AUTH_TOKEN,
+    ENV_SECRET,
     ENV_SECRET_KEY,
     TOKEN_REFRESH_MARGIN_SECONDS,
     TOKEN_TTL_SECONDS,
@@ -35,6 +36,7 @@ _MIN_SECRET_BYTES: Final = 32
 """RFC 7518 section 3.2: an HS256 key must be at least 256 bits."""
 
 _BEARER: Final = "bearer "
+_KEY_AND_SECRET: Final = f"{ENV_API_KEY} and {ENV_SECRET} (or {ENV_SECRET_KEY})"
 
 
 def _utc(epoch: float) -> str:
@@ -134,7 +136,7 @@ class Credentials:
             raise CredentialsError(
                 "credentials need either token= or both api_key= and secret= "
                 f"(or use Credentials.from_env() with {ENV_AUTH_TOKEN}, "
-                f"or {ENV_API_KEY} and {ENV_SECRET_KEY})"
+                f"or {_KEY_AND_SECRET})"
             )
 
     def _set_ready_token(self, token: str, *, source: str) -> None:
@@ -153,7 +155,7 @@ class Credentials:
         if expires_at is not None and expires_at <= self._clock():
             raise CredentialsError(
                 f"{source} expired at {_utc(expires_at)}; mint a new one "
-                f"(or set {ENV_API_KEY} and {ENV_SECRET_KEY} so tokens are minted for you)"
+                f"(or set {_KEY_AND_SECRET} so tokens are minted for you)"
             )
         self._token = token
         self._expires_at = expires_at
@@ -162,34 +164,44 @@ class Credentials:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
         """Read credentials from the environment.
 
-        ``VIDEOSDK_AUTH_TOKEN`` wins; otherwise ``VIDEOSDK_API_KEY`` and
-        ``VIDEOSDK_SECRET_KEY`` are both needed.
+        ``VIDEOSDK_AUTH_TOKEN`` wins when set (a token set on purpose is what is sent;
+        an expired or malformed one is an error, never a silent fall back to the key).
+        Otherwise ``VIDEOSDK_API_KEY`` and a secret are both needed: ``VIDEOSDK_SECRET``
+        (the vendor's name) or ``VIDEOSDK_SECRET_KEY`` (older examples'). Explicit
+        arguments to `Credentials` never read the environment.
 
         Raises
         ------
         CredentialsError
-            When none is set, naming the variables.
+            When none is set, when only half is, or when ``VIDEOSDK_SECRET`` and
+            ``VIDEOSDK_SECRET_KEY`` differ, naming the variables (never their values).
+
+        Examples
+        --------
+        >>> env = {"VIDEOSDK_API_KEY": "my-key", "VIDEOSDK_SECRET": "s" * 32}
+        >>> Credentials.from_env(env)
+        Credentials(api_key='my-k…', secret=<hidden>)
         """
-        env = os.environ if environ is None else environ
-        token = env.get(ENV_AUTH_TOKEN, "").strip()
-        if token:
+        found = credentials_from_env(environ)
+        if found.token is not None:
             try:
-                return cls(token=token)
+                return cls(token=found.token)
             except CredentialsError as exc:
                 raise CredentialsError(f"{ENV_AUTH_TOKEN}: {exc}") from None
-        api_key = env.get(ENV_API_KEY, "").strip()
-        secret = env.get(ENV_SECRET_KEY, "").strip()
-        if api_key and secret:
-            return cls(api_key=api_key, secret=secret)
-        if api_key or secret:
-            missing = ENV_SECRET_KEY if api_key else ENV_API_KEY
+        if found.api_key is not None and found.secret is not None:
+            return cls(api_key=found.api_key, secret=found.secret)
+        if found.api_key is not None:
             raise CredentialsError(
-                f"{missing} is not set; set both {ENV_API_KEY} and {ENV_SECRET_KEY}, "
-                f"or {ENV_AUTH_TOKEN}"
+                f"{ENV_SECRET} is not set (nor {ENV_SECRET_KEY}); set it with {ENV_API_KEY}, "
+                f"or set {ENV_AUTH_TOKEN}"
+            )
+        if found.secret is not None:
+            raise CredentialsError(
+                f"{ENV_API_KEY} is not set but {found.secret_variable} is; set both, "
+                f"or set {ENV_AUTH_TOKEN}"
             )
         raise CredentialsError(
-            f"no VideoSDK credentials found: set {ENV_AUTH_TOKEN}, "
-            f"or {ENV_API_KEY} and {ENV_SECRET_KEY}"
+            f"no VideoSDK credentials found: set {ENV_AUTH_TOKEN}, or {_KEY_AND_SECRET}"
         )
 
     @property
@@ -268,7 +280,7 @@ class Credentials:
             if self._expires_at is not None and self._expires_at <= now:
                 raise CredentialsError(
                     f"the token expired at {_utc(self._expires_at)} during the fetch; "
-                    f"set {ENV_API_KEY} and {ENV_SECRET_KEY} so tokens are re-minted"
+                    f"set {_KEY_AND_SECRET} so tokens are re-minted"
                 )
             return self._token
 

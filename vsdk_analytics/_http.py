@@ -1,8 +1,8 @@
 """The HTTP client: base URL policy, timeouts, limits, User-Agent and transport.
 
 `resolve_base_url` applies the configuration order (argument, then
-``VIDEOSDK_API_BASE_URL``, then the default) and refuses plain ``http://``
-except on loopback. `build_client` returns the `httpx.AsyncClient` the fetcher
+``VIDEOSDK_API_ENDPOINT`` or its alias ``VIDEOSDK_API_BASE_URL``, then the default)
+and refuses plain ``http://`` except on loopback. `build_client` returns the `httpx.AsyncClient` the fetcher
 uses: redirects are never followed (the token must not reach another host),
 TLS verification stays on, and the connection pool matches the concurrency.
 The default transport is aiohttp's (through ``httpx-aiohttp``): measured 2-4x
@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 import httpx
 
+from ._config import base_url_from_env
 from ._constants import (
     CONNECT_TIMEOUT_SECONDS,
     DEFAULT_BASE_URL,
-    ENV_BASE_URL,
     READ_TIMEOUT_SECONDS,
 )
 from ._credentials import Credentials
@@ -52,12 +52,16 @@ def _is_loopback(host: str) -> bool:
 
 
 def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """The API's base URL: argument, else ``VIDEOSDK_API_BASE_URL``, else the default.
+    """The API's base URL: argument, else ``VIDEOSDK_API_ENDPOINT``, else the default.
+
+    ``VIDEOSDK_API_BASE_URL`` is an alias of ``VIDEOSDK_API_ENDPOINT``. A URL without a
+    scheme (``api.videosdk.live``) is refused, not guessed at.
 
     Raises
     ------
     ConfigurationError
-        Not an absolute http(s) URL, or plain ``http://`` to a non-loopback host.
+        Not an absolute http(s) URL, plain ``http://`` to a non-loopback host, or the two
+        variables set to different values.
 
     Examples
     --------
@@ -65,16 +69,26 @@ def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = N
     'https://api.videosdk.live'
     >>> resolve_base_url("http://127.0.0.1:8080/")
     'http://127.0.0.1:8080'
+    >>> resolve_base_url("api.videosdk.live")
+    Traceback (most recent call last):
+    ...
+    vsdk_analytics._errors.ConfigurationError: base_url has no scheme: write it as https://<host>
     """
-    env = os.environ if environ is None else environ
-    raw = base_url if base_url is not None else env.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-    source = "base_url" if base_url is not None else ENV_BASE_URL
+    if base_url is not None:
+        raw, source = base_url, "base_url"
+    else:
+        found = base_url_from_env(os.environ if environ is None else environ)
+        raw, source = found if found is not None else (DEFAULT_BASE_URL, "the default base URL")
+    raw = raw.strip()
+    if "://" not in raw:
+        raise ConfigurationError(f"{source} has no scheme: write it as https://<host>")
     try:
-        url = httpx.URL(raw.strip())
+        url = httpx.URL(raw)
     except httpx.InvalidURL as exc:
         raise ConfigurationError(f"{source} is not a valid URL: {exc}") from None
     if url.scheme not in {"http", "https"} or not url.host:
-        raise ConfigurationError(f"{source} must be an absolute http(s) URL, got {raw!r}")
+        shown = f", got {raw!r}" if "@" not in raw else ""
+        raise ConfigurationError(f"{source} must be an absolute http(s) URL{shown}")
     if url.userinfo or url.query or url.fragment:
         raise ConfigurationError(f"{source} must not contain credentials, a query or a fragment")
     if url.scheme == "http" and not _is_loopback(url.host):

@@ -1,9 +1,10 @@
 """Retry decisions and adaptive concurrency, as small pure pieces.
 
-`should_retry`, `parse_retry_after` and `backoff_delay` decide; the fetcher's
-loop only sleeps and counts. `AdaptiveLimit` is the additive-increase /
-multiplicative-decrease limit on requests in flight, so a long fetch converges
-on the server's rate limit instead of hammering it. `set_backoff_scale` is the
+`should_retry`, `parse_retry_after`, `parse_rate_limit` and `backoff_delay`
+decide; the fetcher's loop only sleeps and counts. `AdaptiveLimit` is the
+additive-increase / multiplicative-decrease limit on requests in flight; it is
+superseded by `vsdk_analytics._limiter.RequestLimiter` (which also paces the rate)
+and goes once the fetcher uses that. `set_backoff_scale` is the
 testing switch that drops the waits (`vsdk_analytics.testing.no_backoff`).
 """
 
@@ -14,9 +15,12 @@ import contextlib
 import email.utils
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Final
 
 from ._constants import (
     BACKOFF_BASE_SECONDS,
@@ -27,8 +31,10 @@ from ._constants import (
 
 __all__ = [
     "AdaptiveLimit",
+    "RateLimitHeaders",
     "backoff_delay",
     "backoff_scale",
+    "parse_rate_limit",
     "parse_retry_after",
     "set_backoff_scale",
     "should_retry",
@@ -56,10 +62,26 @@ def should_retry(status_code: int) -> bool:
     return status_code in RETRY_STATUSES
 
 
-def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's stripped value, looked up case-insensitively (None when absent or empty)."""
+    for key, raw in headers.items():
+        if key.lower() == name:
+            value = raw.strip()
+            return value or None
+    return None
 
-    Returns None when absent or unparseable; clamps to [0, 120] seconds.
+
+def _clamp(seconds: float) -> float | None:
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP-date) or ``retry-after-ms``.
+
+    ``retry-after-ms`` (milliseconds, sent by some API gateways) wins when both are
+    present and valid. Returns None when absent or unparseable; clamps to [0, 120] seconds.
 
     Examples
     --------
@@ -68,30 +90,126 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     >>> now = datetime(2025, 6, 18, 11, 0, 0, tzinfo=timezone.utc)
     >>> parse_retry_after({"Retry-After": "Wed, 18 Jun 2025 11:00:05 GMT"}, now)
     5.0
+    >>> parse_retry_after({"Retry-After": "2", "retry-after-ms": "1500"})
+    1.5
     >>> parse_retry_after({}) is None
     True
     """
-    value = None
-    for key, raw in headers.items():
-        if key.lower() == "retry-after":
-            value = raw.strip()
-            break
-    if not value:
+    millis = _header(headers, "retry-after-ms")
+    if millis is not None:
+        try:
+            seconds = _clamp(float(millis) / 1000.0)
+        except ValueError:
+            seconds = None
+        if seconds is not None:
+            return seconds
+    value = _header(headers, "retry-after")
+    if value is None:
         return None
     try:
-        seconds = float(value)
+        return _clamp(float(value))
     except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        current = now if now is not None else datetime.now(timezone.utc)
-        seconds = (when - current).total_seconds()
-    if math.isnan(seconds):
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = now if now is not None else datetime.now(timezone.utc)
+    return _clamp((when - current).total_seconds())
+
+
+@dataclass(frozen=True)
+class RateLimitHeaders:
+    """What a response's rate-limit headers say (each field None when not said).
+
+    Attributes
+    ----------
+    limit
+        Requests allowed per window (``X-RateLimit-Limit`` / ``RateLimit-Limit``).
+    remaining
+        Requests left in the current window.
+    reset
+        Seconds until the window resets (an epoch timestamp is turned into seconds).
+    policy_rate
+        Requests per second of the strictest ``RateLimit-Policy`` item (``q;w=seconds``).
+    """
+
+    limit: float | None = None
+    remaining: float | None = None
+    reset: float | None = None
+    policy_rate: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Whether no rate-limit header was understood."""
+        return self == _NO_RATE_LIMIT
+
+
+_NO_RATE_LIMIT: Final = RateLimitHeaders()
+_EPOCH_THRESHOLD: Final = 1e9
+"""A reset above this is a Unix timestamp (GitHub style), not a number of seconds."""
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    # RateLimit-Limit may carry a policy after the first value: "100, 100;w=60".
+    head = text.split(",")[0].split(";")[0].strip()
+    try:
+        value = float(head)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _policy_rate(text: str | None) -> float | None:
+    """Requests per second of the strictest item of ``10;w=1, 1000;w=3600`` or ``"p";q=10;w=1``."""
+    if text is None:
+        return None
+    rates: list[float] = []
+    for item in text.split(","):
+        parts = [part.strip() for part in item.split(";")]
+        params = dict(part.split("=", 1) for part in parts[1:] if "=" in part)
+        quota = params.get("q", parts[0])
+        try:
+            q, w = float(quota), float(params.get("w", "nan"))
+        except ValueError:
+            continue
+        if math.isfinite(q) and math.isfinite(w) and q > 0 and w > 0:
+            rates.append(q / w)
+    return min(rates) if rates else None
+
+
+def parse_rate_limit(headers: Mapping[str, str], now: float | None = None) -> RateLimitHeaders:
+    """Read ``X-RateLimit-Limit/-Remaining/-Reset`` or IETF ``RateLimit-*`` headers.
+
+    ``now`` is the wall-clock time (Unix seconds) used when a reset is a timestamp.
+
+    Examples
+    --------
+    >>> parse_rate_limit({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"})
+    RateLimitHeaders(limit=None, remaining=0.0, reset=2.0, policy_rate=None)
+    >>> parse_rate_limit({"RateLimit-Policy": "100;w=10, 1000;w=3600"}).policy_rate
+    0.2777777777777778
+    >>> parse_rate_limit({}).empty
+    True
+    """
+
+    def pick(name: str) -> float | None:
+        value = _number(_header(headers, f"x-ratelimit-{name}"))
+        return value if value is not None else _number(_header(headers, f"ratelimit-{name}"))
+
+    reset = pick("reset")
+    if reset is not None and reset > _EPOCH_THRESHOLD:
+        reset = reset - (time.time() if now is None else now)
+    return RateLimitHeaders(
+        limit=pick("limit"),
+        remaining=pick("remaining"),
+        reset=None if reset is None else _clamp(reset),
+        policy_rate=_policy_rate(_header(headers, "ratelimit-policy")),
+    )
 
 
 def backoff_delay(
