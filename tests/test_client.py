@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import vsdk_analytics as va
+from vsdk_analytics._retry import set_backoff_scale
 from vsdk_analytics.testing import FAKE_SECRET, FakeServer
 
 pytestmark = pytest.mark.integration
@@ -118,3 +119,34 @@ def test_per_page_zero_fails_before_any_request() -> None:
         with pytest.raises(va.ConfigurationError, match="per_page"):
             c.fetch_sessions(per_page=0)
         assert server.stats.requests == 0
+
+
+def test_a_rate_limited_server_is_paced_not_hammered() -> None:
+    """25 requests/s, burst 5, 300 pages: few 429s (the time goes in benchmarks/)."""
+    previous = set_backoff_scale(1.0)  # the real waits: pacing is what is under test
+    try:
+        _paced()
+    finally:
+        set_backoff_scale(previous)
+
+
+def _paced() -> None:
+    with FakeServer(sessions=300 * 20, max_per_page=20, rate_limit=25.0, rate_burst=5) as server:
+        with va.Client(server.credentials(), base_url=server.url, max_concurrency=8) as client:
+            frame, stats = client.fetch_sessions_with_stats(per_page=20, progress=False)
+        statuses = server.stats.statuses
+        truth = set(server.api.session_ids())
+    answered = sum(statuses.values())
+    assert set(frame["session_id"]) == truth and frame.height == len(truth)
+    assert statuses.get(429, 0) <= 0.10 * answered, dict(statuses)
+    assert stats.pages >= 300
+
+
+def test_env_with_only_the_vendor_names_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("VIDEOSDK_SECRET_KEY", "VIDEOSDK_AUTH_TOKEN", "VIDEOSDK_API_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeServer(sessions=250) as server:
+        monkeypatch.setenv("VIDEOSDK_API_KEY", server.api.config.api_key)
+        monkeypatch.setenv("VIDEOSDK_SECRET", FAKE_SECRET)
+        monkeypatch.setenv("VIDEOSDK_API_ENDPOINT", server.url)
+        assert va.fetch_sessions(progress=False).height == 250

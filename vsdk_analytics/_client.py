@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import polars as pl
 
+from ._config import check_client_options
 from ._constants import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PER_PAGE,
@@ -39,10 +40,10 @@ from ._credentials import Credentials
 from ._errors import ConfigurationError
 from ._fetch import FetchStats, TimeRange, fetch_frame, fetch_one_frame
 from ._http import TransportName, build_client, resolve_base_url
+from ._limiter import RequestLimiter
 from ._normalize import warn_problems
-from ._options import check_fetch_options, time_range
+from ._options import time_range
 from ._progress import ProgressArg
-from ._retry import AdaptiveLimit
 from ._sync import LoopThread
 from ._transport import Requester
 
@@ -63,6 +64,10 @@ class AsyncClient:
         ``VIDEOSDK_API_BASE_URL``) or ``https://api.videosdk.live``.
     max_concurrency
         Most requests in flight at once (lowered automatically on HTTP 429).
+    max_requests_per_second
+        A hard cap on the request rate, for users who know their quota. Without it the
+        client paces itself to what the server signals (429, ``Retry-After``, rate-limit
+        headers), and a ``Retry-After`` pauses every request of the client.
     max_retries
         Retries per request for 408/429/5xx, timeouts, dropped connections, cut bodies.
     timeout
@@ -81,12 +86,16 @@ class AsyncClient:
         *,
         base_url: str | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_requests_per_second: float | None = None,
         max_retries: int = MAX_RETRIES,
         timeout: float = READ_TIMEOUT_SECONDS,
         transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
     ) -> None:
-        check_fetch_options(
-            per_page=1, max_concurrency=max_concurrency, max_retries=max_retries, timeout=timeout
+        check_client_options(
+            max_concurrency=max_concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            max_requests_per_second=max_requests_per_second,
         )
         if not isinstance(transport, httpx.AsyncBaseTransport) and transport not in {
             "aiohttp",
@@ -99,7 +108,7 @@ class AsyncClient:
         self._max_retries = max_retries
         self._timeout = timeout
         self._transport = transport
-        self._limit = AdaptiveLimit(max_concurrency)
+        self._max_rps = max_requests_per_second
         self._http: httpx.AsyncClient | None = None
         self._requester: Requester | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -154,8 +163,13 @@ class AsyncClient:
                 timeout=self._timeout,
                 transport=self._transport,
             )
+            # The limiter's timers belong to the running loop: one per loop, kept for every
+            # later call of this client in it (what it learned about the server stays).
+            limiter = RequestLimiter(
+                max_concurrency=self._max_concurrency, max_requests_per_second=self._max_rps
+            )
             self._requester = Requester(
-                self._http, limit=self._limit, max_retries=self._max_retries, timeout=self._timeout
+                self._http, limit=limiter, max_retries=self._max_retries, timeout=self._timeout
             )
             self._loop = loop
         return self._requester
@@ -172,7 +186,7 @@ class AsyncClient:
         keep_all: bool = False,
     ) -> tuple[pl.DataFrame, FetchStats]:
         """`fetch_sessions`, also returning the fetch's `FetchStats`."""
-        check_fetch_options(per_page=per_page)
+        check_client_options(per_page=per_page)
         window = time_range(since, until)
         if keep_all:
             window = TimeRange(window.since, window.until, keep_all=True)
@@ -245,7 +259,7 @@ class AsyncClient:
         for `fetch_sessions`: when the fetch cannot prove it saw every session, the
         iteration ends with `IncompleteFetchError` after yielding what was fetched.
         """
-        check_fetch_options(per_page=per_page)
+        check_client_options(per_page=per_page)
         window = time_range(since, until)
         requester = await self._get_requester()
         queue: asyncio.Queue[pl.DataFrame | None] = asyncio.Queue()
@@ -287,6 +301,7 @@ class Client:
         *,
         base_url: str | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_requests_per_second: float | None = None,
         max_retries: int = MAX_RETRIES,
         timeout: float = READ_TIMEOUT_SECONDS,
         transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
@@ -295,6 +310,7 @@ class Client:
             credentials,
             base_url=base_url,
             max_concurrency=max_concurrency,
+            max_requests_per_second=max_requests_per_second,
             max_retries=max_retries,
             timeout=timeout,
             transport=transport,

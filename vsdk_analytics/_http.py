@@ -2,9 +2,9 @@
 
 `resolve_base_url` applies the configuration order (argument, then
 ``VIDEOSDK_API_ENDPOINT`` or its alias ``VIDEOSDK_API_BASE_URL``, then the default)
-and refuses plain ``http://`` except on loopback. `build_client` returns the `httpx.AsyncClient` the fetcher
-uses: redirects are never followed (the token must not reach another host),
-TLS verification stays on, and the connection pool matches the concurrency.
+and refuses plain ``http://`` except on loopback. `build_client` returns the
+`httpx.AsyncClient` the fetcher uses: redirects are never followed (the token must
+not reach another host), TLS verification stays on, and the connection pool matches the concurrency.
 The default transport is aiohttp's (through ``httpx-aiohttp``): measured 2-4x
 cheaper per request than httpx's own async transport (docs/design.md).
 """

@@ -1,7 +1,6 @@
-"""Checks of the options every entry point shares, so fetch, sync, the clients and the CLI agree.
+"""``since=``/``until=`` as every entry point reads them: a `TimeRange` in UTC.
 
-`check_fetch_options` validates the numbers (page size, concurrency, retries, timeout) before
-any request; `time_range` turns ``since=``/``until=`` into a `TimeRange` in UTC.
+(The numeric options are checked by `vsdk_analytics._config.check_client_options`.)
 """
 
 from __future__ import annotations
@@ -11,33 +10,7 @@ from datetime import datetime, timezone
 from ._errors import ConfigurationError
 from ._fetch import TimeRange
 
-__all__ = ["check_fetch_options", "parse_instant", "time_range"]
-
-
-def _whole(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_fetch_options(
-    *,
-    per_page: int | None = None,
-    max_concurrency: int | None = None,
-    max_retries: int | None = None,
-    timeout: float | None = None,
-) -> None:
-    """Raise `ConfigurationError` for an option out of range (None: not checked)."""
-    if per_page is not None:
-        _whole("per_page", per_page, 1)
-    if max_concurrency is not None:
-        _whole("max_concurrency", max_concurrency, 1)
-    if max_retries is not None:
-        _whole("max_retries", max_retries, 0)
-    given: object = timeout
-    if given is not None and (
-        isinstance(given, bool) or not isinstance(given, (int, float)) or not given > 0
-    ):
-        raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
+__all__ = ["parse_instant", "time_range"]
 
 
 def parse_instant(name: str, value: datetime | str | None) -> datetime | None:

@@ -1,22 +1,17 @@
-"""Retry decisions and adaptive concurrency, as small pure pieces.
+"""Retry decisions, as small pure pieces.
 
-`should_retry`, `parse_retry_after`, `parse_rate_limit` and `backoff_delay`
-decide; the fetcher's loop only sleeps and counts. `AdaptiveLimit` is the
-additive-increase / multiplicative-decrease limit on requests in flight; it is
-superseded by `vsdk_analytics._limiter.RequestLimiter` (which also paces the rate)
-and goes once the fetcher uses that. `set_backoff_scale` is the
-testing switch that drops the waits (`vsdk_analytics.testing.no_backoff`).
+`should_retry`, `parse_retry_after`, `parse_rate_limit` and `backoff_delay` decide; the
+requester only sleeps and counts, and `vsdk_analytics._limiter.RequestLimiter` paces.
+`set_backoff_scale` is the testing switch that drops the waits
+(`vsdk_analytics.testing.no_backoff`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import email.utils
 import math
 import random
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,7 +25,6 @@ from ._constants import (
 )
 
 __all__ = [
-    "AdaptiveLimit",
     "RateLimitHeaders",
     "backoff_delay",
     "backoff_scale",
@@ -229,72 +223,3 @@ def backoff_delay(
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay * _scale
-
-
-class AdaptiveLimit:
-    """An AIMD limit on concurrent requests, with first-come, first-served waiters.
-
-    Starts at ``maximum``; each 429 halves it (at most once per round of
-    requests in flight, so one burst counts once), each success adds
-    ``1/limit``, never above ``maximum`` nor below 1. A release wakes only as
-    many waiters as there are free slots (no thundering herd when thousands of
-    page requests are queued).
-    """
-
-    def __init__(self, maximum: int) -> None:
-        if maximum < 1:
-            raise ValueError("maximum must be >= 1")
-        self.maximum = maximum
-        self._limit = float(maximum)
-        self._in_flight = 0
-        self._epoch = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-        self.decreases = 0
-        self.peak_in_flight = 0
-
-    @property
-    def limit(self) -> int:
-        """The current whole number of requests allowed in flight."""
-        return max(1, int(self._limit))
-
-    def _take(self) -> None:
-        self._in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
-
-    def _wake(self) -> None:
-        while self._waiters and self._in_flight < self.limit:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self._take()
-                waiter.set_result(None)
-
-    async def acquire(self) -> int:
-        """Wait for a slot; return the epoch the request starts in."""
-        if not self._waiters and self._in_flight < self.limit:
-            self._take()
-            return self._epoch
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self._in_flight -= 1  # granted, then cancelled: hand the slot on
-                self._wake()
-            else:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
-        return self._epoch
-
-    def release(self, *, epoch: int, throttled: bool) -> None:
-        """Free a slot, adjusting the limit by what the request met."""
-        self._in_flight -= 1
-        if throttled:
-            if epoch == self._epoch:
-                self._limit = max(1.0, self._limit / 2)
-                self._epoch += 1
-                self.decreases += 1
-        else:
-            self._limit = min(float(self.maximum), self._limit + 1.0 / self._limit)
-        self._wake()

@@ -33,7 +33,8 @@ from ._errors import (
     ResponseFormatError,
     status_error,
 )
-from ._retry import AdaptiveLimit, backoff_delay, parse_retry_after, should_retry
+from ._limiter import RequestLimiter
+from ._retry import backoff_delay, parse_retry_after, should_retry
 
 __all__ = ["FailureKind", "RequestCounters", "Requester", "classify_transport_error"]
 
@@ -122,7 +123,7 @@ class Requester:
         self,
         client: httpx.AsyncClient,
         *,
-        limit: AdaptiveLimit,
+        limit: RequestLimiter,
         max_retries: int,
         timeout: float,
         counters: RequestCounters | None = None,
@@ -144,7 +145,12 @@ class Requester:
     @property
     def concurrency(self) -> int:
         """Requests allowed in flight now."""
-        return self._limit.limit
+        return self._limit.concurrency
+
+    @property
+    def limiter(self) -> RequestLimiter:
+        """The limiter every request of this requester goes through."""
+        return self._limit
 
     async def get(
         self,
@@ -173,7 +179,9 @@ class Requester:
                 _say_attempts(outcome, attempt)
                 raise outcome
             self.counters.retries += 1
-            delay = backoff_delay(attempt, retry_after=retry_after)
+            # a Retry-After already pauses every request in the limiter: no wait on top
+            paused = isinstance(outcome, APIStatusError) and outcome.status_code in {429, 503}
+            delay = backoff_delay(attempt, retry_after=None if paused else retry_after)
             logger.info(
                 "%s: %s; retry %d of %d in %.2fs", where, outcome, attempt, self._max_retries, delay
             )
@@ -191,8 +199,9 @@ class Requester:
         attempt: int,
         parse: Callable[[bytes], Awaitable[T]],
     ) -> tuple[T | APIError, float | None]:
-        epoch = await self._limit.acquire()
-        throttled = False
+        permit = await self._limit.acquire()
+        status: int | None = None
+        headers: httpx.Headers | None = None
         self.counters.requests += 1
         # One URL string, parsed once by httpx (URL objects cost ~0.1 ms each here).
         query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
@@ -202,12 +211,11 @@ class Requester:
                 response = await asyncio.wait_for(self._client.get(url), self._timeout)
             except (httpx.TransportError, asyncio.TimeoutError) as exc:
                 return self._transport_failure(exc, where=where, url=url, page=page), None
-            status = response.status_code
-            throttled = status == 429
-            if throttled:
+            status, headers = response.status_code, response.headers
+            if status == 429:
                 self.counters.throttled += 1
         finally:
-            self._limit.release(epoch=epoch, throttled=throttled)
+            self._limit.release(permit, status=status, headers=headers)
         if status != 200:
             return self._status_failure(response, where=where, url=url, page=page, attempt=attempt)
         try:

@@ -54,6 +54,7 @@ import httpx
 import polars as pl
 
 from vsdk_analytics._client import AsyncClient
+from vsdk_analytics._config import check_client_options
 from vsdk_analytics._constants import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PER_PAGE,
@@ -70,7 +71,6 @@ from vsdk_analytics._errors import (
 from vsdk_analytics._fetch import FetchStats
 from vsdk_analytics._http import TransportName, resolve_base_url
 from vsdk_analytics._normalize import combine_pages, empty_sessions, warn_problems
-from vsdk_analytics._options import check_fetch_options
 from vsdk_analytics._progress import ProgressArg
 from vsdk_analytics._schema import SCHEMA_VERSION
 from vsdk_analytics._sync import run_sync
@@ -284,7 +284,7 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
 ) -> SyncReport:
     """Bring a Parquet dataset of sessions up to date (async); see `sync_sessions`."""
     started = time.perf_counter()
-    check_fetch_options(
+    check_client_options(
         per_page=per_page, max_concurrency=max_concurrency, max_retries=max_retries, timeout=timeout
     )
     codec(profile, None)
