@@ -76,6 +76,8 @@ class AsyncClient:
         ``"aiohttp"`` (default, fastest), ``"httpx"``, or an `httpx.AsyncBaseTransport`
         (e.g. `httpx.MockTransport` in tests).
 
+    Notes
+    -----
     The HTTP connection pool is created on first use, in the running event loop; use one
     client from one event loop (`Client` does this for you).
     """
