@@ -170,7 +170,9 @@ class PagingMachine(RuleBasedStateMachine):
         assert self.planner.done, "the planner neither finished nor asked for anything"
         self.never_silently_short()
         quiet = not self.changed and not self.failures and not self.server.ignore_page
-        if quiet and self.server.cap >= 3:
+        size = min(self.server.cap, self.planner.per_page)
+        # pages of 1 or 2 rows cannot be stitched (docs/fetching.md: limits)
+        if quiet and (size >= 3 or (len(self.original) <= size and not self.server.clamp)):
             assert self.planner.outcome().complete, self.planner.outcome()
 
 

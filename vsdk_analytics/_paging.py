@@ -175,6 +175,8 @@ class PagingPlanner:
         self._highest = 1  # the highest main page answered
         self._pending: list[PageRequest] = []  # stitches of this round not sent yet
         self._claim_broken = False
+        self._first_ids: tuple[str | None, ...] = ()
+        self._sandwich: _Seen | None = None  # page 1 re-read unchanged around an empty page 2
         self._full_pages = 1  # full main pages answered (page 1 included): paces speculation
 
     # -- what the fetcher reads -------------------------------------------------------
@@ -257,7 +259,15 @@ class PagingPlanner:
         seen = _Seen(request, rows, new, total, len(self._seen), answer.oldest_before_since)
         self._seen.append(seen)
         if request.page == 1 and request.purpose == "page" and not self._size:
+            self._first_ids = tuple(answer.ids)
             self._first_page(seen)
+        elif request.page == 1 and request.purpose == "probe":
+            empty_after = any(
+                x.request.page == 2 and x.request.purpose == "page" and not x.rows
+                for x in self._seen
+            )
+            if empty_after and tuple(answer.ids) == self._first_ids:
+                self._sandwich = seen
         elif request.purpose == "page":
             self._main_page(seen)
         self._maybe_finish()
@@ -359,6 +369,8 @@ class PagingPlanner:
         ends = [s for s in self._seen if 0 < s.rows < s.request.per_page <= self._honoured]
         if self._since_mode and not self._unordered:
             ends += [s for s in self._seen if s.before_since and s.rows]
+        if self._sandwich is not None:
+            ends.append(self._sandwich)
         if self._honest_totals():
             # an empty page right after a full one at the honest total: link it
             full = {s.end: s for s in self._seen if s.rows and self._full(s)}
@@ -391,7 +403,7 @@ class PagingPlanner:
         self._maybe_finish()
         if self._outcome is not None:
             return []
-        probe = self._honesty_probe()
+        probe = self._honesty_probe() or self._reread_probe()
         if probe is not None:
             return [probe]
         links = len({self._uf.find(s.arrival) for s in self._seen})
@@ -433,6 +445,19 @@ class PagingPlanner:
         if total is None or total <= 0:
             return None
         probe = PageRequest(total // self._size + 1, self._size, "probe")
+        return None if probe in self._asked_before else probe
+
+    def _reread_probe(self) -> PageRequest | None:
+        """Page 1 again, when it is all there is and too small to stitch (1 or 2 rows).
+
+        A session that exists for the whole fetch never disappears and comes back, so
+        page 1 holding the same ids before and after an empty page 2 was the whole list
+        while page 2 was served.
+        """
+        non_empty = [s for s in self._seen if s.rows]
+        if any(s.start > 0 for s in non_empty) or self._stitch(max(self._size, 1)) is not None:
+            return None
+        probe = PageRequest(1, self._asked, "probe")
         return None if probe in self._asked_before else probe
 
     def _gaps(self) -> list[tuple[int, tuple[int, int]]]:
