@@ -343,9 +343,11 @@ class PagingPlanner:
         if any(s.total is not None and s.new and s.end > s.total for s in self._seen):
             return False
         size = self._size
+        full_ends = {s.end for s in self._seen if s.rows and s.new and self._full(s)}
         for s in self._seen:
             short_end = 0 < s.rows < s.request.per_page <= self._honoured
-            empty_end = s.rows == 0
+            # an empty page proves a total only right after a full page ending there
+            empty_end = s.rows == 0 and s.start in full_ends
             if (short_end or empty_end) and s.total == s.end and s.request.per_page == size:
                 return True
         return False
@@ -465,7 +467,12 @@ class PagingPlanner:
 
         Positions count from the top of the list, as the pages were when received.
         """
-        rows = sorted((s for s in self._seen if s.rows), key=lambda s: (s.start, s.arrival))
+        # a page that brought nothing new (clamped, or a server ignoring `page`) says
+        # nothing about where it sits; stitches overlap by design and do
+        rows = sorted(
+            (s for s in self._seen if s.rows and (s.new or s.request.purpose == "stitch")),
+            key=lambda s: (s.start, s.arrival),
+        )
         gaps: list[tuple[int, tuple[int, int]]] = []
         for upper, lower in itertools.pairwise(rows):
             if self._uf.find(upper.arrival) != self._uf.find(lower.arrival):
@@ -487,7 +494,7 @@ class PagingPlanner:
         """A request whose window holds positions ``b - 1`` and ``b`` with room either side."""
         top = min(self._size, self._honoured)
         best: tuple[int, PageRequest] | None = None
-        for m in range(top, max(2, top // 2) - 1, -1):
+        for m in range(top, 1, -1):
             q = (b - 1) // m + 1
             before, after = b - (q - 1) * m, q * m - b
             if after < 1:
