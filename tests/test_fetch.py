@@ -348,9 +348,9 @@ def test_since_stops_paging_early_and_keeps_exactly_the_range() -> None:
     assert set(frame["session_id"]) == expected
     assert frame.height == len(expected) == 1400
     assert stats.early_stop
-    main = [p for p, size in api.requests if size == 100 and p <= 50]
+    main = [p for p, size in api.requests if size == 100 and p < 50]
     assert max(main) <= 15 + 4  # 14 pages hold the range; at most one window more
-    assert len(api.requests) <= 15 + 4 + 1  # and one probe of the claimed total
+    assert len(api.requests) <= 15 + 4 + 2  # and the two pages around the claimed total
 
 
 def test_until_is_exclusive_and_combines_with_since() -> None:

@@ -166,9 +166,13 @@ class PagingMachine(RuleBasedStateMachine):
             return
         outcome = self.planner.outcome()
         assert self.server is not None
-        # Documented limit: honest totals cannot see a deletion offset by an insertion
-        # between two answers (docs/fetching.md); every other run must hold.
+        # Documented limits (docs/fetching.md): totals see deletions only by shrinking, so
+        # honest totals miss a deletion offset by an insertion between two answers, and a
+        # total that ignores deletions (a fixed or page-count claim) can hide them. Every
+        # other run must hold; without totals, deletions are always caught.
         if self.masked and self.server.totals == "honest":
+            return
+        if self.server.deleted and self.server.totals not in ("honest", "missing"):
             return
         if outcome.complete:
             missing = (self.original - self.server.deleted) - self.received

@@ -405,9 +405,10 @@ class PagingPlanner:
         self._maybe_finish()
         if self._outcome is not None:
             return []
-        probe = self._honesty_probe() or self._reread_probe()
-        if probe is not None:
-            return [probe]
+        probes = self._honesty_probe()
+        reread = None if probes else self._reread_probe()
+        if probes or reread is not None:
+            return probes or [reread]  # type: ignore[list-item]
         links = len({self._uf.find(s.arrival) for s in self._seen})
         if links == self._links_at_round:
             self._stalled = True
@@ -433,7 +434,7 @@ class PagingPlanner:
         self._round += 1
         return requests
 
-    def _honesty_probe(self) -> PageRequest | None:
+    def _honesty_probe(self) -> list[PageRequest]:
         """The page holding position ``totalItems``, to check a total the pages never reached.
 
         With ``since`` the fetch stops long before the end of the list; one request for
@@ -442,12 +443,16 @@ class PagingPlanner:
         """
         totals = {s.total for s in self._seen}
         if len(totals) != 1 or self._honest_totals() or self._shrank or not self._size:
-            return None
+            return []
         (total,) = totals
         if total is None or total <= 0:
-            return None
+            return []
         probe = PageRequest(total // self._size + 1, self._size, "probe")
-        return None if probe in self._asked_before else probe
+        if probe in self._asked_before:
+            return []
+        if total % self._size == 0:  # empty right at the total: read the full page before too
+            return [PageRequest(total // self._size, self._size, "probe"), probe]
+        return [probe]
 
     def _reread_probe(self) -> PageRequest | None:
         """Page 1 again, when it is all there is and too small to stitch (1 or 2 rows).
