@@ -25,8 +25,24 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from vsdk_analytics import SESSIONS_SCHEMA, DataQualityWarning, SchemaError, normalize_sessions
-from vsdk_analytics._normalize import ParsedPage, assemble, combine_pages, parse_page
+from vsdk_analytics._normalize import (
+    ParsedPage,
+    assemble,
+    combine_pages,
+    complete_page,
+    probe_page,
+    read_typed,
+)
 from vsdk_analytics._schema import WEBHOOK_EVENTS
+
+
+def parse_page(body: bytes, *, page: int | None = None, strict: bool = False) -> ParsedPage:
+    """A page through both stages, as the fetcher runs them."""
+    parsed = probe_page(body, page=page, strict=strict)
+    if parsed.pending:
+        return complete_page(parsed, body, read_typed(parsed.typed_body))
+    return parsed
+
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
