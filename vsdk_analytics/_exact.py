@@ -33,6 +33,8 @@ from ._schema import SESSIONS_SCHEMA
 __all__ = [
     "EXACT_ORDER",
     "RAW_SCHEMA",
+    "TEXT_FIELDS",
+    "TIME_FIELDS",
     "JSONText",
     "Problem",
     "add_to_extra",

@@ -17,19 +17,16 @@ Two paths, one result:
 
 ``metadata`` is stored in the canonical JSON form of `vsdk_analytics._decode`
 (source order, compact, UTF-8, numbers as sent) on both paths. Both end in
-`_finish`, which parses timestamps with an explicit format and derives
+`vsdk_analytics._timestamps.finish`, which parses timestamps with an explicit format and derives
 ``duration_s``. Neither emits warnings (pages are parsed on worker threads);
 callers turn `Problem` lists into one `DataQualityWarning`.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Final
 
 import msgspec
@@ -37,22 +34,20 @@ import polars as pl
 from msgspec import UNSET, UnsetType
 
 from ._decode import NotJSONError, canonical_json, split_object
-from ._errors import DataQualityWarning, ResponseFormatError, SchemaError
+from ._errors import DataQualityWarning, ResponseFormatError
 from ._exact import (
     EXACT_ORDER,
     RAW_SCHEMA,
-    TIME_FIELDS,
     Problem,
-    add_to_extra,
     check_utf8,
-    describe,
     exact_frame,
     json_text,
     lenient_page_info,
     read_envelope,
     record_values,
 )
-from ._schema import SESSIONS_SCHEMA, TIMESTAMP_FORMAT
+from ._schema import SESSIONS_SCHEMA
+from ._timestamps import finish
 
 __all__ = [
     "ParsedPage",
@@ -303,7 +298,7 @@ def parse_session(body: bytes, *, strict: bool = False) -> tuple[pl.DataFrame, l
             retryable=False,
         )
     raw, problems = exact_frame([record_values(span)], page=None, strict=strict)
-    rows, late = _finish(raw, spans=[(None, raw.height)], strict=strict)
+    rows, late = finish(raw, spans=[(None, raw.height)], strict=strict)
     return rows, problems + late
 
 
@@ -368,7 +363,7 @@ def assemble(
         return empty_sessions(), problems
     raw = pl.concat(parts, how="vertical", rechunk=True) if len(parts) > 1 else parts[0]
     raw = _compact_metadata(raw)
-    rows, late = _finish(raw, spans=spans, strict=strict)
+    rows, late = finish(raw, spans=spans, strict=strict)
     return rows, problems + late
 
 
@@ -385,121 +380,6 @@ def _compact_metadata(raw: pl.DataFrame) -> pl.DataFrame:
 
 def _empty_raw() -> pl.DataFrame:
     return pl.DataFrame(schema=[(n, RAW_SCHEMA[n]) for n in EXACT_ORDER])
-
-
-# ---------------------------------------------------------------------------
-# Shared finish: timestamps and derived duration
-# ---------------------------------------------------------------------------
-
-
-def _lenient_timestamp(text: str) -> datetime | None:
-    """ISO-8601 with an explicit offset (``+02:00``), converted to UTC; else None."""
-    candidate = text.strip()
-    if candidate.endswith(("Z", "z")):
-        candidate = candidate[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(candidate)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None  # a naive time is ambiguous: refuse rather than guess
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:  # e.g. 0001-01-01T00:30+01:00 is before year 1 in UTC
-        return None
-
-
-def _page_of(spans: Sequence[tuple[int | None, int]]) -> Callable[[int], int | None]:
-    """Map a row index of the assembled frame to the page it came from."""
-    ends = list(itertools.accumulate(n for _, n in spans))
-
-    def page_of(row: int) -> int | None:
-        return spans[bisect.bisect_right(ends, row)][0]
-
-    return page_of
-
-
-def _finish(
-    raw: pl.DataFrame, *, spans: Sequence[tuple[int | None, int]], strict: bool
-) -> tuple[pl.DataFrame, list[Problem]]:
-    parsed = raw.with_columns(
-        pl.col(name).str.to_datetime(
-            TIMESTAMP_FORMAT, time_unit="us", time_zone="UTC", strict=False
-        )
-        for name, _ in TIME_FIELDS
-    )
-    problems: list[Problem] = []
-    failed = [
-        name
-        for name, _ in TIME_FIELDS
-        if (parsed.get_column(name).is_null() & raw.get_column(name).is_not_null()).any()
-    ]
-    if failed:
-        parsed, problems = _repair_timestamps(
-            raw, parsed, failed, page_of=_page_of(spans), strict=strict
-        )
-    # Polars divides a column of 2+ rows by a scalar as a multiplication by its
-    # reciprocal (86400001000 * 1e-6 is 86400.00099999999), so a row's derived
-    # duration would depend on how many rows were normalized together; dividing
-    # by a column is exact.
-    per_second = pl.Series("us", [], pl.Float64()).extend_constant(1e6, parsed.height)
-    micros = (pl.col("end") - pl.col("start")).dt.total_microseconds().cast(pl.Float64())
-    derived = micros / per_second
-    out = parsed.with_columns(
-        pl.when(
-            pl.col("duration_s").is_null()
-            & pl.col("start").is_not_null()
-            & pl.col("end").is_not_null()
-        )
-        .then(derived)
-        .otherwise(pl.col("duration_s"))
-        .alias("duration_s")
-    ).select(SESSIONS_SCHEMA.names())
-    return out.cast(SESSIONS_SCHEMA), problems
-
-
-def _repair_timestamps(
-    raw: pl.DataFrame,
-    parsed: pl.DataFrame,
-    failed: list[str],
-    *,
-    page_of: Callable[[int], int | None],
-    strict: bool,
-) -> tuple[pl.DataFrame, list[Problem]]:
-    source = dict(TIME_FIELDS)
-    extras: list[str | None] = raw.get_column("extra").to_list()
-    sids: list[str | None] = raw.get_column("session_id").to_list()
-    problems: list[Problem] = []
-    columns: dict[str, list[datetime | None]] = {}
-    for name in failed:
-        texts: list[str | None] = raw.get_column(name).to_list()
-        values: list[datetime | None] = parsed.get_column(name).to_list()
-        for i, (text, value) in enumerate(zip(texts, values, strict=True)):
-            if text is None or value is not None:
-                continue
-            lenient = _lenient_timestamp(text)
-            if lenient is not None:
-                values[i] = lenient
-                continue
-            key = source[name]
-            page = page_of(i)
-            if strict:
-                where = f"page {page}" if page is not None else "input"
-                raise SchemaError(
-                    f"{where}, session {sids[i]!r}: field {key!r} is not an ISO-8601 UTC "
-                    f"timestamp (got {describe(text)})",
-                    page=page,
-                    session_id=sids[i],
-                    field=key,
-                )
-            extras[i] = add_to_extra(extras[i], key, text)
-            problems.append(Problem(page, sids[i], key, "is not an ISO-8601 timestamp"))
-        columns[name] = values
-    repaired = parsed.with_columns(
-        *(pl.Series(name, vals, dtype=SESSIONS_SCHEMA[name]) for name, vals in columns.items()),
-        pl.Series("extra", extras, dtype=pl.String()),
-    )
-    return repaired, problems
 
 
 # ---------------------------------------------------------------------------
@@ -530,7 +410,7 @@ def normalize_sessions(
     ('s1', 56.3, '{"room":"r1"}', '{"region":"eu"}')
     """
     raw, problems = exact_frame(list(records), page=None, strict=strict)
-    rows, late = _finish(raw, spans=[(None, raw.height)], strict=strict)
+    rows, late = finish(raw, spans=[(None, raw.height)], strict=strict)
     warn_problems(problems + late, stacklevel=3)
     return rows
 
