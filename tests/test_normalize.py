@@ -201,6 +201,7 @@ def test_non_object_records_keep_their_row() -> None:
         (b'{"data": [{"sessionId": "a"', "not valid JSON", True),
         (b"", "not valid JSON", True),
         (b'{"data": [1, 2] x', "not valid JSON", True),
+        (b'{"data": [{"tag": "\\ud83d' + b"x" * 50_000, "not valid JSON", True),
         (b'{"data": ["\xff"]}', "not valid JSON", True),
         (b'{"data": [{"a": 1e400, "b": "\\ud83d"}', "not valid JSON", True),
         (b'{"data": [' + b"[" * 5000 + b"]" * 4999 + b"]", "not valid JSON", True),

@@ -223,6 +223,7 @@ def complete_page(parsed: ParsedPage, body: bytes, typed: pl.DataFrame | None) -
     if typed is None or not _same_height(typed, parsed.record_count):
         return _exact_page(body, page=parsed.page, strict=parsed.strict)
     parsed.typed = typed
+    parsed.typed_body = b""  # read: no need to keep a second copy of the page
     parsed.pending = False
     return parsed
 
