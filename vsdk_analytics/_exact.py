@@ -177,7 +177,7 @@ def check_utf8(body: bytes) -> None:
 
 
 def _wrong_shape(where: str, body: bytes, envelope: dict[str, bytes] | None) -> str:
-    advice = "not retried: this cannot succeed by retrying"
+    advice = "retrying cannot fix this"
     if envelope is None:
         got = type(decode_value(body)).__name__
         return f"{where} is JSON but not a sessions page (got {got}); {advice}"
@@ -189,7 +189,10 @@ def _wrong_shape(where: str, body: bytes, envelope: dict[str, bytes] | None) -> 
             text = value if isinstance(value, str) else canonical_json(envelope[key])
             if len(text) > _QUOTED_CHARS:
                 text = text[: _QUOTED_CHARS - 3] + "..."
-            return f"{where}: the server answered with an error instead of data: {text!r}; {advice}"
+            return (
+                f"{where} is not a sessions page: the server answered with an error "
+                f"instead of data: {text!r}"
+            )
     keys = sorted(envelope)[:8]
     return (
         f"{where} is JSON but not a sessions page (expected an object with a 'data' list, "

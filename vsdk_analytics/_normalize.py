@@ -294,7 +294,7 @@ def parse_session(body: bytes, *, strict: bool = False) -> tuple[pl.DataFrame, l
     if members is None or "sessionId" not in members:
         raise ResponseFormatError(
             "the response is not a session object (no 'sessionId'); check the base URL; "
-            "not retried: this cannot succeed by retrying",
+            "retrying cannot fix this",
             page=None,
             retryable=False,
         )
