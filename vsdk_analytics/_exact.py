@@ -181,6 +181,7 @@ def _wrong_shape(where: str, body: bytes, envelope: dict[str, bytes] | None) -> 
     if envelope is None:
         got = type(decode_value(body)).__name__
         return f"{where} is JSON but not a sessions page (got {got}); {advice}"
+    keys = sorted(envelope)[:8]
     for key in _ERROR_KEYS:
         if key in envelope:
             value = decode_value(envelope[key])
@@ -190,10 +191,9 @@ def _wrong_shape(where: str, body: bytes, envelope: dict[str, bytes] | None) -> 
             if len(text) > _QUOTED_CHARS:
                 text = text[: _QUOTED_CHARS - 3] + "..."
             return (
-                f"{where} is not a sessions page: the server answered with an error "
-                f"instead of data: {text!r}"
+                f"{where} is not a sessions page (keys {keys}): the server answered with "
+                f"an error instead of data: {text!r}"
             )
-    keys = sorted(envelope)[:8]
     return (
         f"{where} is JSON but not a sessions page (expected an object with a 'data' list, "
         f"got keys {keys}); check the base URL and API version; {advice}"
