@@ -27,6 +27,7 @@ from typing import Final
 import msgspec
 
 __all__ = [
+    "MAYBE_NOT_CANONICAL",
     "NotJSONError",
     "Odd",
     "canonical_json",
@@ -47,7 +48,10 @@ _TOKEN: Final = re.compile(
     r"|(true|false|null)|([{}\[\]:,]))"
 )
 _TRAILING: Final = re.compile(r"[ \t\n\r]*")
-_SPACED: Final = re.compile(r'[{\[,:][ \t\n\r]|[ \t\n\r][}\],:"]|^[ \t\n\r]|[ \t\n\r]$')
+MAYBE_NOT_CANONICAL: Final = r'[{\[,:][ \t\n\r]|[ \t\n\r][}\],:"]|^[ \t\n\r]|[ \t\n\r]$|\\[/u]'
+"""Matches every text `canonical_json` would change (whitespace outside strings, escapes
+other than the minimal ones), and some it would not; usable by Polars' regex too."""
+_MAYBE_NOT_CANONICAL: Final = re.compile(MAYBE_NOT_CANONICAL)
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _MSGSPEC_REFUSES: Final = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
@@ -81,7 +85,7 @@ def string_text(value: str) -> str:
 def canonical_json(span: bytes | str) -> str:
     """The canonical text of one valid JSON value (see the module docstring)."""
     text = span if isinstance(span, str) else span.decode()
-    if "\\" not in text and not _SPACED.search(text):
+    if not _MAYBE_NOT_CANONICAL.search(text):
         return text  # already canonical: no escapes to redo, no whitespace outside strings
     parts: list[str] = []
     for m in _TOKEN.finditer(text):

@@ -33,7 +33,7 @@ import msgspec
 import polars as pl
 from msgspec import UNSET, UnsetType
 
-from ._decode import NotJSONError, canonical_json, split_object
+from ._decode import MAYBE_NOT_CANONICAL, NotJSONError, canonical_json, split_object
 from ._errors import DataQualityWarning, ResponseFormatError
 from ._exact import (
     EXACT_ORDER,
@@ -78,9 +78,6 @@ _POLARS_RECORD: Final = pl.Struct(
     }
 )
 _POLARS_PAGE: Final = {"data": pl.List(_POLARS_RECORD)}
-
-# Metadata texts that may not be canonical yet: whitespace outside strings, or escapes.
-_MAYBE_NOT_CANONICAL: Final = r'[{\[,:][ \t\n\r]|[ \t\n\r][}\],:"]|^[ \t\n\r]|[ \t\n\r]$|\\'
 
 
 # The probe types every field: Polars would coerce wrong types silently (a
@@ -370,7 +367,7 @@ def assemble(
 
 def _compact_metadata(raw: pl.DataFrame) -> pl.DataFrame:
     """Canonicalize the (rare) metadata texts that may not be canonical yet."""
-    doubtful = raw.get_column("metadata").str.contains(_MAYBE_NOT_CANONICAL).fill_null(False)
+    doubtful = raw.get_column("metadata").str.contains(MAYBE_NOT_CANONICAL).fill_null(False)
     if not doubtful.any():
         return raw
     texts = raw.get_column("metadata").to_list()
