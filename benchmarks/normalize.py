@@ -8,9 +8,9 @@ fake API itself (``FakeVideoSDK.respond``, byte for byte what the server sends) 
 a temporary file. Each tool then runs in its own subprocess, which loads every page into
 memory (untimed) and times only its normalization:
 
-- ``vsdk-analytics``: ``parse_page`` over every page, then ``combine_pages`` over the rows,
-  exactly what the fetcher's ``_finish`` does (typed ``SESSIONS_SCHEMA``, timestamps
-  parsed, deduplicated and sorted);
+- ``vsdk-analytics``: ``probe_page``, ``read_typed``, ``complete_page`` on every page,
+  then ``combine_pages`` over the rows, exactly what the fetcher's ``_finish`` does
+  (typed ``SESSIONS_SCHEMA``, timestamps parsed, deduplicated and sorted);
 - ``pandas.json_normalize``: ``json.loads`` of every page, then one ``pandas.json_normalize``
   over all records;
 - ``pl.json_normalize``: the same records through ``polars.json_normalize`` with
@@ -18,7 +18,7 @@ memory (untimed) and times only its normalization:
   later, like the rare ``metadata.experiment``).
 
 The peers' time includes ``json.loads`` (reported apart as "json.loads s"), since
-``parse_page`` starts from bytes too; ours reports ``combine_pages`` apart. Peak RSS is the
+ours starts from bytes too; ours reports ``combine_pages`` apart. Peak RSS is the
 child's own ``VmHWM``; "RSS over input" subtracts the high-water mark after its modules
 were imported and the pages loaded. Every run's session ids are checked against the fake's;
 anything but an exact match is FAILED.
@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 PER_PAGE = 1000
 SEED = 0
 TOOLS = {
-    "vsdk": "vsdk-analytics parse_page + combine_pages",
+    "vsdk": "vsdk-analytics probe/read_typed + combine_pages",
     "pandas": "pandas.json_normalize",
     "polars": "pl.json_normalize",
 }
@@ -76,7 +76,18 @@ Normalizer = Callable[[list[bytes]], tuple[Any, pl.Series, dict[str, float]]]
 def normalizer(tool: str) -> Normalizer:
     """One tool's normalization (its modules imported now, before the pages are loaded)."""
     if tool == "vsdk":
-        from vsdk_analytics._normalize import combine_pages, parse_page  # noqa: PLC0415
+        from vsdk_analytics._normalize import (  # noqa: PLC0415
+            combine_pages,
+            complete_page,
+            probe_page,
+            read_typed,
+        )
+
+        def parse_page(body: bytes, page: int) -> Any:
+            parsed = probe_page(body, page=page)
+            if parsed.pending:
+                return complete_page(parsed, body, read_typed(parsed.typed_body))
+            return parsed
 
         def vsdk(pages: list[bytes]) -> tuple[Any, pl.Series, dict[str, float]]:
             started = time.perf_counter()

@@ -15,7 +15,23 @@ from vsdk_analytics import (
     SchemaError,
     normalize_sessions,
 )
-from vsdk_analytics._normalize import combine_pages, parse_page
+from vsdk_analytics._normalize import (
+    ParsedPage,
+    combine_pages,
+    complete_page,
+    probe_page,
+    read_typed,
+    warn_problems,
+)
+
+
+def parse_page(body: bytes, *, page: int | None = None, strict: bool = False) -> ParsedPage:
+    """A page through both stages, as the fetcher runs them."""
+    parsed = probe_page(body, page=page, strict=strict)
+    if parsed.pending:
+        return complete_page(parsed, body, read_typed(parsed.typed_body))
+    return parsed
+
 
 UTC = timezone.utc
 
@@ -179,21 +195,39 @@ def test_non_object_records_keep_their_row() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "match"),
+    ("body", "match", "retryable"),
     [
-        (b"<html><body>502 Bad Gateway</body></html>", "not valid JSON"),
-        (b'{"data": [{"sessionId": "a"', "not valid JSON"),
-        (b"", "not valid JSON"),
-        (b'{"error": "nope"}', "not a sessions page"),
-        (b'{"data": {"a": 1}}', "not a sessions page"),
-        (b"[1, 2]", "not a sessions page"),
+        (b"<html><body>502 Bad Gateway</body></html>", "not valid JSON", True),
+        (b'{"data": [{"sessionId": "a"', "not valid JSON", True),
+        (b"", "not valid JSON", True),
+        (b'{"data": [1, 2] x', "not valid JSON", True),
+        (b'{"data": [{"tag": "\\ud83d' + b"x" * 50_000, "not valid JSON", True),
+        (b'{"data": ["\xff"]}', "not valid JSON", True),
+        (b'{"data": [{"a": 1e400, "b": "\\ud83d"}', "not valid JSON", True),
+        (b'{"data": [' + b"[" * 5000 + b"]" * 4999 + b"]", "not valid JSON", True),
+        (b'{"error": "nope"}', "server answered with an error instead of data: 'nope'", False),
+        (b'{"message": {"message": "quota"}}', "instead of data: 'quota'", False),
+        (b'{"data": {"a": 1}}', "not a sessions page", False),
+        (b"[1, 2]", "not a sessions page", False),
+        (b"null", "not a sessions page", False),
     ],
 )
-def test_bodies_that_are_not_pages_raise_typed_errors(body: bytes, match: str) -> None:
-    with pytest.raises(ResponseFormatError, match=match) as info:
-        parse_page(body, page=9)
-    assert info.value.page == 9
-    assert "page 9" in str(info.value)
+def test_bodies_that_are_not_pages_raise_typed_errors(
+    body: bytes, match: str, retryable: bool
+) -> None:
+    for strict in (False, True):
+        with pytest.raises(ResponseFormatError, match=match) as info:
+            parse_page(body, page=9, strict=strict)
+        assert info.value.page == 9
+        assert "page 9" in str(info.value)
+        assert info.value.retryable is retryable
+
+
+def test_error_body_text_is_truncated() -> None:
+    with pytest.raises(ResponseFormatError, match=r"'x{197}\.\.\.'") as info:
+        parse_page(json.dumps({"error": "x" * 5000}).encode(), page=1)
+    assert not info.value.retryable
+    assert len(str(info.value)) < 400
 
 
 def test_normalize_sessions_warns_once_naming_sessions() -> None:
@@ -222,3 +256,132 @@ def test_combine_dedupes_keeping_newest_update_and_sorts() -> None:
     ]
     assert out.filter(pl.col("session_id").str.ends_with("1")).item(0, "status") == "completed"
     assert combine_pages([]).schema == SESSIONS_SCHEMA
+
+
+# ---------------------------------------------------------------------------
+# One odd record costs its odd values, never its page (issue 14)
+# ---------------------------------------------------------------------------
+
+SID = "788d0173-fa9c-404b-a2cf-000000000001"
+CLEAN = page([record(0), record(1), record(2)])
+
+
+def with_odd(old: bytes, new: bytes) -> bytes:
+    """The clean page with record 1's JSON text edited (the odd value as source text)."""
+    i = CLEAN.index(b'{"webhook"', CLEAN.index(b'{"webhook"') + 1)  # record 1 starts here
+    j = CLEAN.index(old, i)
+    assert j < CLEAN.index(b'{"webhook"', i + 1)  # and ends before record 2
+    return CLEAN[:j] + new + CLEAN[j + len(old) :]
+
+
+ODD_VALUES = [
+    # (old text in record 1, new text, field, column, expected extra text)
+    (b'"duration": 56', b'"duration": 1e400', "duration", "duration_s", "1e400"),
+    (b'"duration": 56', b'"duration": -1E+999', "duration", "duration_s", "-1E+999"),
+    (b'"duration": 56', b'"duration": 1' + b"0" * 400, "duration", "duration_s", "1" + "0" * 400),
+    (b'"tag": "v1.0"', b'"tag": "v1\\ud83d"', "tag", "tag", '"v1\\ud83d"'),
+    (b'"status": "completed"', b'"status": "\\udc00x"', "status", "status", '"\\udc00x"'),
+    (
+        b'"endpoint": "https://hooks.example.com/a"',
+        b'"endpoint": "\\ud83d"',
+        "webhook.endpoint",
+        "webhook_endpoint",
+        '"\\ud83d"',
+    ),
+    (
+        b'"start": "2025-06-18T11:15:07.275Z"',
+        b'"start": "2025\\ud83d"',
+        "start",
+        "start",
+        '"2025\\ud83d"',
+    ),
+    (
+        b'"tag": "v1.0"',
+        b'"tag": ' + b"[" * 5000 + b"]" * 5000,
+        "tag",
+        "tag",
+        "[" * 5000 + "]" * 5000,
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "field", "column", "kept"), ODD_VALUES)
+def test_an_odd_value_costs_only_itself(
+    old: bytes, new: bytes, field: str, column: str, kept: str
+) -> None:
+    body = with_odd(old, new)
+    clean = parse_page(CLEAN, page=5).rows
+    parsed = parse_page(body, page=5)
+    rows = parsed.rows
+    assert rows.height == 3 and parsed.record_count == 3
+    assert_frame_equal(rows[[0, 2]], clean[[0, 2]])  # the other records are intact
+    assert rows.item(1, column) is None or column == "duration_s"
+    assert rows.item(1, "extra") == "{" + json.dumps(field) + ":" + kept + "}"
+    expected = clean.drop(column, "extra").row(1)
+    assert rows.drop(column, "extra").row(1) == expected
+    assert [(p.page, p.session_id, p.field) for p in parsed.problems] == [(5, SID, field)]
+    assert parsed.session_ids == clean.get_column("session_id").to_list()
+    with pytest.raises(SchemaError, match=f"page 5, session '{SID}': field '{field}'") as info:
+        parse_page(body, page=5, strict=True)
+    assert (info.value.field, info.value.session_id) == (field, SID)
+
+
+def test_an_odd_value_warns_once_through_normalize_sessions_of_its_page() -> None:
+    body = with_odd(b'"duration": 56', b'"duration": 1e400')
+    parsed = parse_page(body, page=1)
+    with pytest.warns(DataQualityWarning, match=r"1 values in 1 sessions.*duration \(1\)"):
+        warn_problems(parsed.problems)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        b"[" * 5000 + b"]" * 5000,
+        b'{"n": 1e400, "big": ' + b"9" * 400 + b"}",
+        b'{"emoji": "\\ud83d", "k": "\\u00e9"}',
+        b'{"a": 1, "a": 2}',
+    ],
+)
+def test_odd_metadata_is_kept_as_canonical_text(metadata: bytes) -> None:
+    body = with_odd(b'"metadata": {"room": "r1", "n": {"x": [1, 2]}}', b'"metadata": ' + metadata)
+    parsed = parse_page(body, page=2)
+    clean = parse_page(CLEAN, page=2).rows
+    assert_frame_equal(parsed.rows[[0, 2]], clean[[0, 2]])
+    assert not parsed.problems
+    text = parsed.rows.item(1, "metadata")
+    assert text == metadata.decode().replace(" ", "").replace("\\u00e9", "é")
+    if not text.startswith("[["):  # Python's json cannot read 5,000 levels either
+        assert json.loads(text) == json.loads(metadata)
+
+
+def test_duplicate_keys_last_wins_on_both_paths() -> None:
+    body = with_odd(b'"tag": "v1.0"', b'"tag": "first", "tag": "last"')
+    body = body.replace(b'"duration": 56', b'"duration": 1, "duration": 56', 1)
+    fast = parse_page(body, page=1)
+    exact = parse_page(body, page=1, strict=True)
+    assert fast.fast and not exact.fast
+    assert_frame_equal(fast.rows, exact.rows)
+    assert fast.rows.item(1, "tag") == "last"
+    assert fast.rows.item(0, "duration_s") == 56.0
+
+
+def test_duplicate_data_lists_last_wins() -> None:
+    body = b'{"data": [{"sessionId": "a"}], "data": [{"sessionId": "b"}, {"sessionId": "c"}]}'
+    for strict in (False, True):
+        parsed = parse_page(body, page=1, strict=strict)
+        assert parsed.session_ids == ["b", "c"]
+        assert parsed.rows.get_column("session_id").to_list() == ["b", "c"]
+
+
+def test_session_ids_and_created_at_in_row_order_on_both_paths() -> None:
+    records = [
+        record(3),
+        record(1, createdAt="2025-01-01T00:00:00.000Z"),
+        record(2, sessionId=None),
+    ]
+    for body in (page(records), page([*records[:2], {**records[2], "region": "eu"}])):
+        parsed = parse_page(body, page=1)
+        assert parsed.session_ids == parsed.rows.get_column("session_id").to_list()
+        assert parsed.created_at == [r["createdAt"] for r in records]
+    probe = probe_page(page(records), page=1)
+    assert probe.pending and probe.session_ids[0] == record(3)["sessionId"]

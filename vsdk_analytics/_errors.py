@@ -168,7 +168,26 @@ class APITimeoutError(APIConnectionError):
 
 
 class ResponseFormatError(APIError):
-    """The body was not JSON, or not of the documented shape."""
+    """The body was not JSON, or not of the documented shape.
+
+    Attributes
+    ----------
+    retryable
+        True when the body is not JSON (cut off, an HTML error page: a proxy glitch
+        that may pass); False for valid JSON of the wrong shape, or a 200 whose body
+        is the server's error message, which retrying will not fix.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        page: int | None = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message, url=url, page=page)
+        self.retryable = retryable
 
 
 class SchemaError(VideoSDKError, ValueError):

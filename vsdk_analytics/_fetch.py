@@ -195,7 +195,9 @@ class _Run:
             if not parsed.pending:
                 return parsed
             # Polars reads without the GIL: overlap it with the next probe and socket reads.
-            return complete_page(parsed, body, await asyncio.to_thread(read_typed, body))
+            return complete_page(
+                parsed, body, await asyncio.to_thread(read_typed, parsed.typed_body)
+            )
 
         return await self._requester.get(
             SESSIONS_PATH,

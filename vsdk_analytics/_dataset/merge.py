@@ -8,12 +8,11 @@ keep those (and their ``extra`` entries) from the stored row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-import msgspec
 import polars as pl
 
-from vsdk_analytics._normalize import json_text
+from vsdk_analytics._decode import canonical_json, split_object, string_text
 from vsdk_analytics._schema import SESSIONS_SCHEMA
 
 from .stored import PARTITION, StoredDataset, partition_keys
@@ -31,12 +30,21 @@ def _is_list_only(key: str) -> bool:
 
 def merge_extra(fresh: str | None, stored: str | None) -> str | None:
     """``extra`` of a refreshed row: its own entries, the stored webhook/metadata ones."""
-    merged: dict[str, Any] = {}
+    # members as their source text: an odd value (1e400, a lone surrogate) stays exact
+    merged: dict[str, bytes] = {}
     if fresh is not None:
-        merged.update((k, v) for k, v in msgspec.json.decode(fresh).items() if not _is_list_only(k))
+        members = split_object(fresh.encode()) or {}
+        merged.update((k, v) for k, v in members.items() if not _is_list_only(k))
     if stored is not None:
-        merged.update((k, v) for k, v in msgspec.json.decode(stored).items() if _is_list_only(k))
-    return json_text(dict(sorted(merged.items()))) if merged else None
+        members = split_object(stored.encode()) or {}
+        merged.update((k, v) for k, v in members.items() if _is_list_only(k))
+    if not merged:
+        return None
+    return (
+        "{"
+        + ",".join(f"{string_text(k)}:{canonical_json(merged[k])}" for k in sorted(merged))
+        + "}"
+    )
 
 
 def keep_stored_webhook(refreshed: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
