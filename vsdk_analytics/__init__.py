@@ -33,6 +33,7 @@ from ._errors import (
     VideoSDKWarning,
 )
 from ._helpers import (
+    data_quality,
     duration_distribution,
     duration_histogram,
     peak_concurrency,
@@ -40,12 +41,12 @@ from ._helpers import (
     status_breakdown,
     tag_counts,
     unnest_metadata,
+    webhook_coverage,
 )
 from ._incremental import SyncReport, format_sync_report, sync_sessions, sync_sessions_async
 from ._normalize import normalize_sessions
 from ._parquet import read_parquet, write_parquet
 from ._progress import FetchProgress
-from ._quality import data_quality, webhook_coverage
 from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
 
 if TYPE_CHECKING:

@@ -80,9 +80,14 @@ from ._errors import (
     CredentialsError,
     IncompleteFetchError,
 )
-from ._helpers import duration_distribution, status_breakdown, tag_counts
+from ._helpers import (
+    data_quality,
+    duration_distribution,
+    status_breakdown,
+    tag_counts,
+    webhook_coverage,
+)
 from ._parquet import _check_target, _partition_columns, read_parquet, write_parquet
-from ._quality import data_quality, webhook_coverage
 from ._sync import run_sync
 
 if TYPE_CHECKING:
