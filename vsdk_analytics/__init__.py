@@ -11,6 +11,13 @@ from typing import TYPE_CHECKING
 from . import _namespace  # noqa: F401 - registers the `.vsdk` frame namespace
 from ._api import fetch_session, fetch_session_async, fetch_sessions, fetch_sessions_async
 from ._credentials import Credentials
+from ._deployments import (
+    DEPLOYMENTS_SCHEMA,
+    DeploymentsPage,
+    decode_deployments_page,
+    normalize_deployments,
+    with_deployment_names,
+)
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -53,6 +60,7 @@ if TYPE_CHECKING:
     __version__: str
 
 __all__ = [
+    "DEPLOYMENTS_SCHEMA",
     "SCHEMA_VERSION",
     "SESSIONS_SCHEMA",
     "APIConnectionError",
@@ -66,6 +74,7 @@ __all__ = [
     "CredentialsError",
     "CredentialsWarning",
     "DataQualityWarning",
+    "DeploymentsPage",
     "FetchProgress",
     "IncompleteFetchError",
     "NotFoundError",
@@ -78,6 +87,7 @@ __all__ = [
     "VideoSDKError",
     "VideoSDKWarning",
     "data_quality",
+    "decode_deployments_page",
     "duration_distribution",
     "duration_histogram",
     "fetch_session",
@@ -85,6 +95,7 @@ __all__ = [
     "fetch_sessions",
     "fetch_sessions_async",
     "format_sync_report",
+    "normalize_deployments",
     "normalize_sessions",
     "peak_concurrency",
     "read_parquet",
@@ -95,6 +106,7 @@ __all__ = [
     "tag_counts",
     "unnest_metadata",
     "webhook_coverage",
+    "with_deployment_names",
     "write_parquet",
 ]
 

@@ -9,7 +9,10 @@ inline in Jupyter. `save_charts` writes all five to a directory as HTML and PNG.
 The data is always embedded in the chart as inline values (never a URL or a file
 next to it), already aggregated, so a chart of a million sessions is a few hundred
 rows. PNG, SVG and HTML files are written by ``vl-convert`` without a browser or a
-network. Times are shown in UTC. Statuses keep one color everywhere: ``failed`` is
+network. Times are shown in ``time_zone`` (default UTC; an IANA name), bucketed by
+that zone's calendar exactly as the helpers bucket them, and "now" (where sessions
+still open stop counting) is the frame's snapshot time unless ``now=`` is given, as
+in `vsdk_analytics.peak_concurrency`. Statuses keep one color everywhere: ``failed`` is
 red, ``completed`` blue, ``stopped`` grey, running ones green and yellow.
 
 Altair and vl-convert are optional: ``pip install 'vsdk-analytics[charts]'``. This
@@ -39,12 +42,14 @@ import polars as pl
 
 from ._errors import ConfigurationError
 from ._helpers import (
+    DEFAULT_STATUSES,
     duration_histogram,
     peak_concurrency,
     sessions_over_time,
     status_breakdown,
     tag_counts,
 )
+from ._time import check_time_zone
 
 if TYPE_CHECKING:
     import altair
@@ -142,9 +147,14 @@ def _eager(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 
 def _values(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: instants as ISO-8601 UTC text, floats rounded sensibly."""
+    """Rows as JSON-ready dicts: instants as their wall-clock text, floats rounded sensibly.
+
+    An instant is written as the local time of its column's zone with a ``Z``, and the
+    charts use a UTC scale, so the axis shows the local wall clock whatever the
+    viewer's machine zone is.
+    """
     converted = frame.with_columns(
-        pl.col(pl.Datetime).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        pl.col(pl.Datetime).dt.replace_time_zone(None).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
         pl.col(pl.Float64).round(6),
     )
     return converted.to_dicts()
@@ -185,12 +195,12 @@ def _duration_text(every: str | timedelta) -> str:
 
 
 def _label_format(every: str | timedelta) -> str:
-    """How to label a period in a tooltip: with the time for sub-day periods."""
+    """How to label a period in a tooltip: with the time and zone for sub-day periods."""
     if isinstance(every, timedelta):
-        return "%Y-%m-%d %H:%M UTC" if every < timedelta(days=1) else "%Y-%m-%d"
+        return "%Y-%m-%d %H:%M %Z" if every < timedelta(days=1) else "%Y-%m-%d"
     unit = every.rstrip("0123456789")
     unit = unit[-2:] if unit.endswith(("ns", "us", "ms", "mo")) else unit[-1:]
-    return "%Y-%m-%d %H:%M UTC" if unit in _HOURLY else "%Y-%m-%d"
+    return "%Y-%m-%d %H:%M %Z" if unit in _HOURLY else "%Y-%m-%d"
 
 
 def _check_every(every: object) -> str | timedelta:
@@ -360,9 +370,12 @@ def tag_counts_chart(frame: pl.DataFrame | pl.LazyFrame, top: int = 15) -> altai
 
 
 def sessions_over_time_chart(
-    frame: pl.DataFrame | pl.LazyFrame, every: str | timedelta = "1d"
+    frame: pl.DataFrame | pl.LazyFrame,
+    every: str | timedelta = "1d",
+    *,
+    time_zone: str = "UTC",
 ) -> altair.Chart:
-    """Sessions per period (by their start, in UTC), stacked by status.
+    """Sessions per period (by their start), stacked by status.
 
     Parameters
     ----------
@@ -370,20 +383,24 @@ def sessions_over_time_chart(
         A sessions frame.
     every
         The period: a Polars duration ("1h", "1d", "1w", "1mo") or a timedelta.
+    time_zone
+        IANA name of the zone whose calendar defines the periods and labels the axis
+        (see `vsdk_analytics.sessions_over_time`); default UTC.
 
     Returns
     -------
     altair.Chart
         One bar per period spanning it, stacked by status: completed at the bottom,
-        then stopped, failed (red) and the running statuses on top.
+        then stopped, failed (red) and the running statuses on top; any other or
+        missing status is one "other" layer.
     """
     alt = _altair()
     period = _check_every(every)
-    wide = sessions_over_time(frame.lazy(), every=period).collect()
-    status_columns = [c for c in wide.columns if c.startswith("status_")]
-    statuses = [c.removeprefix("status_") for c in status_columns]
-    statuses = [_NO_STATUS if s == "null" else s for s in statuses]
-    domain, colors = _status_scale(statuses)
+    zone = check_time_zone(time_zone)
+    wide = sessions_over_time(frame.lazy(), every=period, time_zone=zone).collect()
+    status_columns = [*(f"status_{s}" for s in DEFAULT_STATUSES), "status_other"]
+    present = [c.removeprefix("status_") for c in status_columns if wide.get_column(c).sum() > 0]
+    domain, colors = _status_scale(present)
     rank = {status: i for i, status in enumerate(domain)}
     # Stacked by hand (y to y2): Vega-Lite does not stack bars that span x to x2.
     long = (
@@ -394,7 +411,7 @@ def sessions_over_time_chart(
             variable_name="status",
             value_name="sessions",
         )
-        .with_columns(pl.col("status").str.strip_prefix("status_").replace("null", _NO_STATUS))
+        .with_columns(pl.col("status").str.strip_prefix("status_"))
         .filter(pl.col("sessions") > 0)
         .with_columns(pl.col("status").replace_strict(rank, return_dtype=pl.Int64()).alias("_rank"))
         .sort("period_start", "_rank")
@@ -413,7 +430,7 @@ def sessions_over_time_chart(
         alt.Chart(_data(long))
         .mark_bar(stroke="white", strokeWidth=0.5)
         .encode(
-            x=alt.X("period_start:T", scale=utc, title="Start (UTC)"),
+            x=alt.X("period_start:T", scale=utc, title=f"Start ({zone})"),
             x2="period_end:T",
             y=alt.Y("stack_start:Q", title="Sessions"),
             y2="stack_end:Q",
@@ -437,22 +454,12 @@ def sessions_over_time_chart(
     return chart
 
 
-def _data_now(frame: pl.DataFrame | pl.LazyFrame) -> datetime | None:
-    """The latest instant recorded in the frame: when its data was fetched, roughly."""
-    latest = (
-        frame.lazy()
-        .select(pl.max_horizontal(pl.col("created_at", "updated_at", "start", "end").max()))
-        .collect()
-        .item()
-    )
-    return latest if isinstance(latest, datetime) else None
-
-
 def peak_concurrency_chart(
     frame: pl.DataFrame | pl.LazyFrame,
     every: str | timedelta = "1h",
     *,
     now: datetime | None = None,
+    time_zone: str = "UTC",
 ) -> altair.Chart:
     """The most sessions running at once in each period, as a step area.
 
@@ -464,24 +471,27 @@ def peak_concurrency_chart(
         The period: a Polars duration ("1h", "1d"...) or a timedelta.
     now
         Where sessions without an end (still running) stop counting. Default: the
-        latest instant in the frame (``created_at``, ``updated_at``, ``start``,
-        ``end``), i.e. about when the data was fetched, so a chart of an old file
-        does not show running sessions lasting until today.
+        frame's snapshot time, as `vsdk_analytics.peak_concurrency` (the latest
+        ``start``, ``end``, ``created_at`` or ``updated_at``), so a chart of an old
+        file does not show running sessions lasting until today.
+    time_zone
+        IANA name of the zone whose calendar defines the periods and labels the axis;
+        default UTC.
 
     Returns
     -------
     altair.Chart
-        Peak concurrent sessions per period (UTC); the tooltip tells when the peak
-        was reached.
+        Peak concurrent sessions per period; the tooltip tells when the peak was
+        reached.
     """
     alt = _altair()
     period = _check_every(every)
-    instant = now if now is not None else _data_now(frame)
-    table = peak_concurrency(frame.lazy(), every=period, now=instant).collect()
+    zone = check_time_zone(time_zone)
+    table = peak_concurrency(frame.lazy(), every=period, now=now, time_zone=zone).collect()
     label_format = _label_format(period)
     table = table.with_columns(
         pl.col("period_start").dt.strftime(label_format).alias("period"),
-        pl.col("peak_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").alias("peak_at_text"),
+        pl.col("peak_at").dt.strftime("%Y-%m-%d %H:%M:%S %Z").alias("peak_at_text"),
     )
     name = _period_name(period)
     highest = table.select(pl.col("peak_sessions").max().fill_null(0)).item() if table.height else 0
@@ -495,7 +505,7 @@ def peak_concurrency_chart(
             line={"color": _BAR_COLOR, "strokeWidth": 1.5},
         )
         .encode(
-            x=alt.X("period_start:T", scale=utc, title="Start (UTC)"),
+            x=alt.X("period_start:T", scale=utc, title=f"Start ({zone})"),
             y=alt.Y("peak_sessions:Q", title="Peak concurrent sessions"),
             tooltip=[
                 alt.Tooltip("period:N", title=name.capitalize()),
@@ -516,13 +526,16 @@ def peak_concurrency_chart(
 # Saving
 # ---------------------------------------------------------------------------
 
-_BUILDERS: Final[dict[str, Callable[[pl.DataFrame], Any]]] = {
-    "duration_histogram": duration_histogram_chart,
-    "status_breakdown": status_breakdown_chart,
-    "tag_counts": tag_counts_chart,
-    "sessions_over_time": sessions_over_time_chart,
-    "peak_concurrency": peak_concurrency_chart,
-}
+
+def _builders(time_zone: str, now: datetime | None) -> dict[str, Callable[[pl.DataFrame], Any]]:
+    """The chart builders of `CHART_NAMES`, the timed ones bound to a zone and a "now"."""
+    return {
+        "duration_histogram": duration_histogram_chart,
+        "status_breakdown": status_breakdown_chart,
+        "tag_counts": tag_counts_chart,
+        "sessions_over_time": lambda f: sessions_over_time_chart(f, time_zone=time_zone),
+        "peak_concurrency": lambda f: peak_concurrency_chart(f, now=now, time_zone=time_zone),
+    }
 
 
 def _check_formats(formats: object) -> tuple[str, ...]:
@@ -544,6 +557,8 @@ def save_charts(
     *,
     formats: Sequence[str] = ("html", "png"),
     self_contained: bool = False,
+    time_zone: str = "UTC",
+    now: datetime | None = None,
 ) -> list[Path]:
     """Write every chart of this module to ``directory``, one file per chart and format.
 
@@ -565,6 +580,11 @@ def save_charts(
         takes a few seconds once per process) so the pages open without internet.
         By default the pages load it from the jsDelivr CDN. The data is embedded
         either way.
+    time_zone
+        IANA zone of the timed charts' periods and axes (default UTC).
+    now
+        Where open sessions stop counting in the concurrency chart; default the
+        frame's snapshot time.
 
     Returns
     -------
@@ -575,13 +595,14 @@ def save_charts(
     Raises
     ------
     ConfigurationError
-        An unknown format, or a frame that is not a sessions frame.
+        An unknown format or time zone, or a frame that is not a sessions frame.
     ImportError
         Altair or vl-convert is not installed (the ``charts`` extra).
     OSError
         The directory cannot be created or written.
     """
     chosen = _check_formats(formats)
+    builders = _builders(check_time_zone(time_zone), now)
     alt = _altair()
     vlc = _vl_convert()
     version = _vl_version(alt, vlc)
@@ -589,7 +610,7 @@ def save_charts(
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, build in _BUILDERS.items():
+    for name, build in builders.items():
         spec = build(data).to_dict()  # validated against the Vega-Lite schema, once
         for fmt in chosen:
             path = target / f"{name}.{fmt}"
