@@ -18,12 +18,12 @@ import json
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Final, TypeVar
 
 import polars as pl
 
 from ._errors import ConfigurationError, DataQualityWarning, ResponseFormatError, SchemaError
+from ._time import iso_instant
 
 __all__ = [
     "DEPLOYMENTS_SCHEMA",
@@ -95,21 +95,6 @@ class _Problems:
         self.ids.add(sid or "<no id>")
 
 
-def _timestamp(text: str) -> datetime | None:
-    candidate = text.strip()
-    candidate = candidate[:-1] + "+00:00" if candidate.endswith(("Z", "z")) else candidate
-    try:
-        parsed = datetime.fromisoformat(candidate)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return None  # a naive time is ambiguous: refuse rather than guess
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:
-        return None
-
-
 def _row(record: object, problems: _Problems) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     row: dict[str, Any] = dict.fromkeys(DEPLOYMENTS_SCHEMA.names())
@@ -134,7 +119,7 @@ def _row(record: object, problems: _Problems) -> dict[str, Any]:
             problems.bad(extra, sid, key, value, "should be text")
     created = record.get("createdAt")
     if created is not None:
-        parsed = _timestamp(created) if isinstance(created, str) else None
+        parsed = iso_instant(created) if isinstance(created, str) else None
         if parsed is None:
             problems.bad(extra, sid, "createdAt", created, "is not an ISO-8601 timestamp")
         row["created_at"] = parsed

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._errors import ConfigurationError
 
-__all__ = ["check_time_zone", "parse_instant"]
+__all__ = ["check_time_zone", "iso_instant", "parse_instant"]
 
 _SPAN_RE: Final = re.compile(r"(\d+)\s*([wdhms])", re.IGNORECASE)
 _SPANS_RE: Final = re.compile(r"(?:\d+\s*[wdhms]\s*)+", re.IGNORECASE)
@@ -64,6 +64,35 @@ def check_time_zone(time_zone: object) -> str:
             "'Europe/Berlin' or 'America/New_York'"
         ) from None
     return time_zone
+
+
+def iso_instant(text: str) -> datetime | None:
+    """ISO-8601 text with a zone (``Z``, ``+02:00``) as an aware UTC datetime, else None.
+
+    The lenient reading of a timestamp field: text without a zone, text that is not
+    ISO-8601 and instants outside the range of `datetime` in UTC all give None (the
+    caller keeps the original).
+
+    Examples
+    --------
+    >>> iso_instant("2025-06-18T09:30:00.250+02:00")
+    datetime.datetime(2025, 6, 18, 7, 30, 0, 250000, tzinfo=datetime.timezone.utc)
+    >>> iso_instant("2025-06-18T09:30:00") is None
+    True
+    """
+    candidate = text.strip()
+    if candidate.endswith(("Z", "z")):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None  # a naive time is ambiguous: refuse rather than guess
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:30+01:00 is before year 1 in UTC
+        return None
 
 
 def _aware(value: datetime, name: str, shown: object) -> datetime:
@@ -155,11 +184,14 @@ def parse_instant(
         except ValueError:
             raise ConfigurationError(f"{name}={value!r} is not a valid date") from None
         return _aware(datetime.combine(day, time(), ZoneInfo(zone)), name, value)
+    parsed = iso_instant(text)
+    if parsed is not None:
+        return parsed
     candidate = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
-        parsed = datetime.fromisoformat(candidate)
+        naive = datetime.fromisoformat(candidate)
     except ValueError:
         raise ConfigurationError(
             f"{name}={value!r} is not a time this library reads; give {_EXAMPLES}"
         ) from None
-    return _aware(parsed, name, value)
+    return _aware(naive, name, value)  # raises: no zone, or out of range in UTC
