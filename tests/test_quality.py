@@ -429,3 +429,16 @@ def test_namespace_equals_function(
     assert isinstance(lazy, pl.LazyFrame)
     assert eager.equals(expected)
     assert lazy.collect().equals(expected)
+
+
+def test_stale_open_sessions_are_judged_against_the_snapshot() -> None:
+    rows = [clean_row("done", 0), clean_row("stale", 1), clean_row("fresh", 30)]
+    rows[1] |= {"status": "running", "end": None, "duration_s": None}
+    rows[2] |= {"status": "started", "end": None, "duration_s": None}
+    frame = sessions(rows)
+    result = both(data_quality, frame)
+    stale = result.filter(pl.col("check") == "stale_open_session").row(0, named=True)
+    assert (stale["sessions"], stale["examples"]) == (1, ["stale"])
+    later = both(data_quality, frame, now=at(60))
+    stale = later.filter(pl.col("check") == "stale_open_session").row(0, named=True)
+    assert (stale["sessions"], stale["examples"]) == (2, ["fresh", "stale"])

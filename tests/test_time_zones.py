@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests._frames import both, sessions
 from vsdk_analytics._errors import ConfigurationError
@@ -113,3 +115,25 @@ def test_utc_is_the_default_and_bad_zones_are_refused() -> None:
     for helper in (sessions_over_time, peak_concurrency):
         with pytest.raises(ConfigurationError, match="unknown time zone"):
             helper(frame, every="1d", time_zone="Mars/Olympus")
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(2024, 1, 1), max_value=datetime(2026, 12, 31), timezones=st.just(UTC)
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from(["America/New_York", "Asia/Kolkata", "Europe/London", "Australia/Lord_Howe"]),
+    st.sampled_from(["1d", "1h"]),
+)
+def test_any_instant_lands_in_its_zoneinfo_period(
+    starts: list[datetime], zone: str, every: str
+) -> None:
+    frame = sessions([{"start": t} for t in starts])
+    result = sessions_over_time(frame, every=every, time_zone=zone)
+    got = dict(zip(utc_list(result["period_start"]), result["sessions"].to_list(), strict=True))
+    expected = Counter(local_period(t, zone, every) for t in frame["start"].to_list())
+    assert {k: v for k, v in got.items() if v} == dict(expected)
