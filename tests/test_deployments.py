@@ -23,6 +23,7 @@ from vsdk_analytics import (
     normalize_deployments,
     with_deployment_names,
 )
+from vsdk_analytics._deployments import warn_page_problems
 
 UTC = timezone.utc
 
@@ -96,6 +97,7 @@ def test_page_decoder_gives_ids_and_totals() -> None:
     assert page.ids == ["d1", None]
     assert (page.total_items, page.per_page) == (7, 2)
     assert page.frame["name"].to_list() == ["A", "no id"]
+    assert (page.problems, page.problem_ids) == (0, ())
     bare = decode_deployments_page(b'{"data": [], "pageInfo": {"totalItems": "many"}}')
     assert (bare.ids, bare.total_items, bare.per_page) == ([], None, None)
 
@@ -166,3 +168,14 @@ def test_a_large_frame_keeps_its_rows() -> None:
     named = with_deployment_names(frame, deployments)
     assert named.height == frame.height
     assert named.drop("deployment_name").equals(frame)
+
+
+def test_page_problems_are_warned_once_by_the_caller() -> None:
+    body = b'{"data": [{"deploymentId": "d1", "name": 5}, {"id": "d2", "status": true}]}'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        page = decode_deployments_page(body)  # no warning here
+    assert (page.problems, page.problem_ids) == (2, ("d1", "d2"))
+    assert json.loads(page.frame["extra"][0]) == {"name": 5}
+    with pytest.warns(DataQualityWarning, match="2 deployment values.*d1, d2"):
+        warn_page_problems([page, decode_deployments_page(b'{"data": []}')])

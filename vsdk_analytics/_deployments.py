@@ -30,6 +30,7 @@ __all__ = [
     "DeploymentsPage",
     "decode_deployments_page",
     "normalize_deployments",
+    "warn_page_problems",
     "with_deployment_names",
 ]
 
@@ -66,12 +67,18 @@ class DeploymentsPage:
         completeness checks across pages.
     total_items, per_page
         What the page's ``pageInfo`` says (None when absent or not a whole number).
+    problems
+        How many values did not fit the schema (nulled, originals in ``extra``).
+    problem_ids
+        The deployments those values belong to, sorted ("<no id>" for none).
     """
 
     frame: pl.DataFrame
     ids: list[str | None]
     total_items: int | None
     per_page: int | None
+    problems: int = 0
+    problem_ids: tuple[str, ...] = ()
 
 
 class _Problems:
@@ -139,15 +146,29 @@ def _frame(records: Iterable[object], *, strict: bool) -> tuple[pl.DataFrame, _P
     return pl.DataFrame(rows, schema=DEPLOYMENTS_SCHEMA, orient="row"), problems
 
 
-def _warn(problems: _Problems) -> None:
-    if problems.count:
-        shown = ", ".join(sorted(problems.ids)[:10])
+def _warn(count: int, ids: Iterable[str], *, stacklevel: int) -> None:
+    if count:
+        shown = ", ".join(sorted(set(ids))[:10])
         warnings.warn(
-            f"{problems.count} deployment values did not fit the schema and were set to "
+            f"{count} deployment values did not fit the schema and were set to "
             f"null, originals kept in the 'extra' column; deployments: {shown}",
             DataQualityWarning,
-            stacklevel=3,
+            stacklevel=stacklevel + 1,
         )
+
+
+def warn_page_problems(pages: Iterable[DeploymentsPage], *, stacklevel: int = 2) -> None:
+    """Emit one `DataQualityWarning` for the problems of all ``pages`` (if any).
+
+    `decode_deployments_page` never warns (pages may be decoded on worker threads);
+    the caller that assembled the pages calls this once.
+    """
+    chosen = list(pages)
+    _warn(
+        sum(p.problems for p in chosen),
+        (i for p in chosen for i in p.problem_ids),
+        stacklevel=stacklevel + 1,
+    )
 
 
 def normalize_deployments(
@@ -188,7 +209,7 @@ def normalize_deployments(
     ('d1', 'Support bot', '{"region":"eu"}')
     """
     frame, problems = _frame(records, strict=strict)
-    _warn(problems)
+    _warn(problems.count, problems.ids, stacklevel=2)
     return frame
 
 
@@ -216,7 +237,9 @@ def decode_deployments_page(body: bytes, *, strict: bool = False) -> Deployments
     Returns
     -------
     DeploymentsPage
-        The frame, the ids in page order, and the paging totals.
+        The frame, the ids in page order, the paging totals and the problems met.
+        No warning is emitted here (pages may be decoded on worker threads): pass the
+        pages to `warn_page_problems` once.
 
     Raises
     ------
@@ -247,7 +270,6 @@ def decode_deployments_page(body: bytes, *, strict: bool = False) -> Deployments
             f"(got {type(document).__name__})"
         )
     frame, problems = _frame(document["data"], strict=strict)
-    _warn(problems)
     info = document.get("pageInfo")
     info = info if isinstance(info, dict) else {}
     return DeploymentsPage(
@@ -255,6 +277,8 @@ def decode_deployments_page(body: bytes, *, strict: bool = False) -> Deployments
         ids=frame.get_column("deployment_id").to_list(),
         total_items=_whole(info.get("totalItems")),
         per_page=_whole(info.get("perPage")),
+        problems=problems.count,
+        problem_ids=tuple(sorted(problems.ids)),
     )
 
 
