@@ -30,16 +30,32 @@ Examples
 
 from __future__ import annotations
 
-import html
-import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
+from ._chart_files import SpecWriter, altair_module, check_formats
+from ._chart_style import (
+    BAR_COLOR,
+    FAILED_COLOR,
+    HEIGHT,
+    NO_STATUS,
+    NO_TAG,
+    STATUS_COLORS,
+    WIDTH,
+    chart_title,
+    check_every,
+    duration_text,
+    eager,
+    inline_data,
+    label_format,
+    period_name,
+    status_scale,
+)
 from ._errors import ConfigurationError
 from ._helpers import (
     DEFAULT_STATUSES,
@@ -66,42 +82,6 @@ __all__ = [
     "tag_counts_chart",
 ]
 
-FAILED_COLOR: Final = "#E45756"
-"""The warm red of failed sessions."""
-
-STATUS_COLORS: Final[Mapping[str, str]] = {
-    "completed": "#4C78A8",
-    "stopped": "#BAB0AC",
-    "failed": FAILED_COLOR,
-    "starting": "#72B7B2",
-    "started": "#54A24B",
-    "running": "#54A24B",
-    "stopping": "#EECA3B",
-}
-"""The color of each known status, in stacking order (bottom first)."""
-
-_OTHER_STATUS_COLORS: Final = ("#B279A2", "#9D755D", "#FF9DA6", "#79706E")
-_BAR_COLOR: Final = "#4C78A8"
-_NO_STATUS: Final = "(no status)"
-_NO_TAG: Final = "(no tag)"
-_PNG_SCALE: Final = 2.0
-_WIDTH: Final = 640
-_HEIGHT: Final = 320
-_FORMATS: Final = ("html", "png", "svg", "json")
-_MISSING: Final = (
-    "vsdk_analytics.charts needs Altair and vl-convert, the optional 'charts' extra: "
-    "pip install 'vsdk-analytics[charts]'"
-)
-_PERIOD_NAMES: Final = {
-    "1h": "hour",
-    "1d": "day",
-    "1w": "week",
-    "1mo": "month",
-    "1q": "quarter",
-    "1y": "year",
-}
-_HOURLY: Final = frozenset({"ns", "us", "ms", "s", "m", "h"})
-
 CHART_NAMES: Final = (
     "duration_histogram",
     "status_breakdown",
@@ -110,105 +90,6 @@ CHART_NAMES: Final = (
     "peak_concurrency",
 )
 """The charts `save_charts` writes, by file name stem, in order."""
-
-
-def _altair() -> Any:
-    """The altair module, or an ImportError that names the extra to install."""
-    try:
-        import altair  # noqa: PLC0415 - optional dependency, imported on first use
-    except ImportError as exc:
-        raise ImportError(_MISSING) from exc
-    return altair
-
-
-def _vl_convert() -> Any:
-    """The vl_convert module (renders PNG, SVG and HTML offline), or a helpful ImportError."""
-    try:
-        import vl_convert  # noqa: PLC0415 - optional dependency, imported on first use
-    except ImportError as exc:
-        raise ImportError(_MISSING) from exc
-    return vl_convert
-
-
-def _vl_version(alt: Any, vlc: Any) -> str | None:
-    """The Vega-Lite version Altair writes specs for, if vl-convert has it (else its latest)."""
-    major_minor = ".".join(str(alt.VEGALITE_VERSION).lstrip("v").split(".")[:2])
-    return major_minor if major_minor in vlc.get_vegalite_versions() else None
-
-
-def _page_title(spec: Mapping[str, Any]) -> str:
-    title = spec.get("title")
-    text = title.get("text") if isinstance(title, Mapping) else title
-    return html.escape(str(text)) if text else "Chart"
-
-
-def _eager(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-
-
-def _values(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: instants as their wall-clock text, floats rounded sensibly.
-
-    An instant is written as the local time of its column's zone with a ``Z``, and the
-    charts use a UTC scale, so the axis shows the local wall clock whatever the
-    viewer's machine zone is.
-    """
-    converted = frame.with_columns(
-        pl.col(pl.Datetime).dt.replace_time_zone(None).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
-        pl.col(pl.Float64).round(6),
-    )
-    return converted.to_dicts()
-
-
-def _data(frame: pl.DataFrame) -> Any:
-    return _altair().Data(values=_values(frame))
-
-
-def _title(text: str, subtitle: str | None = None) -> Any:
-    alt = _altair()
-    if subtitle is None:
-        return alt.TitleParams(text, anchor="start")
-    return alt.TitleParams(text, subtitle=subtitle, anchor="start", subtitleColor="#555555")
-
-
-def _status_scale(statuses: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Domain and colors for the statuses present: known ones first, in a fixed order."""
-    present = set(statuses)
-    domain = [s for s in STATUS_COLORS if s in present]
-    others = sorted(present - set(STATUS_COLORS))
-    colors = [STATUS_COLORS[s] for s in domain]
-    colors += [_OTHER_STATUS_COLORS[i % len(_OTHER_STATUS_COLORS)] for i in range(len(others))]
-    return domain + others, colors
-
-
-def _period_name(every: str | timedelta) -> str:
-    if isinstance(every, str) and every in _PERIOD_NAMES:
-        return _PERIOD_NAMES[every]
-    return str(every)
-
-
-def _duration_text(every: str | timedelta) -> str:
-    """A Polars duration string for ``every`` (a timedelta becomes microseconds)."""
-    if isinstance(every, timedelta):
-        return f"{every // timedelta(microseconds=1)}us"
-    return every
-
-
-def _label_format(every: str | timedelta) -> str:
-    """How to label a period in a tooltip: with the time and zone for sub-day periods."""
-    if isinstance(every, timedelta):
-        return "%Y-%m-%d %H:%M %Z" if every < timedelta(days=1) else "%Y-%m-%d"
-    unit = every.rstrip("0123456789")
-    unit = unit[-2:] if unit.endswith(("ns", "us", "ms", "mo")) else unit[-1:]
-    return "%Y-%m-%d %H:%M %Z" if unit in _HOURLY else "%Y-%m-%d"
-
-
-def _check_every(every: object) -> str | timedelta:
-    if isinstance(every, (str, timedelta)):
-        return every
-    raise ConfigurationError(
-        f"every= must be a Polars duration such as '1d' or a timedelta, got {every!r}"
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -233,11 +114,11 @@ def duration_histogram_chart(
     altair.LayerChart
         Bars and their count labels. Running sessions have no duration and are left out.
     """
-    alt = _altair()
+    alt = altair_module()
     table = duration_histogram(frame.lazy(), edges=edges).collect()
     with_duration = int(table.get_column("sessions").sum())
     labels = table.get_column("label").to_list()
-    base = alt.Chart(_data(table)).encode(
+    base = alt.Chart(inline_data(table)).encode(
         x=alt.X("label:N", sort=labels, title="Duration", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("sessions:Q", title="Sessions"),
         tooltip=[
@@ -246,16 +127,16 @@ def duration_histogram_chart(
             alt.Tooltip("share:Q", title="Share", format=".1%"),
         ],
     )
-    bars = base.mark_bar(color=_BAR_COLOR, cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
+    bars = base.mark_bar(color=BAR_COLOR, cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
     text = base.mark_text(dy=-6, fontSize=11, color="#333333").encode(
         text=alt.Text("sessions:Q", format=",")
     )
-    title = _title(
+    title = chart_title(
         "Session durations",
         f"{with_duration:,} sessions with a duration (running sessions have none yet)",
     )
     chart: altair.LayerChart = alt.layer(bars, text).properties(
-        title=title, width=_WIDTH, height=_HEIGHT
+        title=title, width=WIDTH, height=HEIGHT
     )
     return chart
 
@@ -273,16 +154,14 @@ def status_breakdown_chart(frame: pl.DataFrame | pl.LazyFrame) -> altair.LayerCh
     altair.LayerChart
         Bars and share labels; ``failed`` is red. A null status shows as "(no status)".
     """
-    alt = _altair()
+    alt = altair_module()
     table = (
-        status_breakdown(frame.lazy())
-        .collect()
-        .with_columns(pl.col("status").fill_null(_NO_STATUS))
+        status_breakdown(frame.lazy()).collect().with_columns(pl.col("status").fill_null(NO_STATUS))
     )
     total = int(table.get_column("sessions").sum())
-    domain, colors = _status_scale(table.get_column("status").to_list())
+    domain, colors = status_scale(table.get_column("status").to_list())
     order = table.get_column("status").to_list()
-    base = alt.Chart(_data(table)).encode(
+    base = alt.Chart(inline_data(table)).encode(
         y=alt.Y("status:N", sort=order, title=None),
         x=alt.X("sessions:Q", title="Sessions"),
         tooltip=[
@@ -298,8 +177,8 @@ def status_breakdown_chart(frame: pl.DataFrame | pl.LazyFrame) -> altair.LayerCh
         text=alt.Text("share:Q", format=".1%")
     )
     chart: altair.LayerChart = alt.layer(bars, text).properties(
-        title=_title("Sessions by status", f"{total:,} sessions"),
-        width=_WIDTH,
+        title=chart_title("Sessions by status", f"{total:,} sessions"),
+        width=WIDTH,
         height=max(60, 28 * len(order)),
     )
     return chart
@@ -329,10 +208,10 @@ def tag_counts_chart(frame: pl.DataFrame | pl.LazyFrame, top: int = 15) -> altai
     given: object = top
     if isinstance(given, bool) or not isinstance(given, int) or given < 1:
         raise ConfigurationError(f"top must be a positive integer, got {top!r}")
-    alt = _altair()
+    alt = altair_module()
     counted = tag_counts(frame.lazy()).collect()
     distinct = counted.get_column("tag").drop_nulls().len()
-    table = counted.with_columns(pl.col("tag").fill_null(_NO_TAG))
+    table = counted.with_columns(pl.col("tag").fill_null(NO_TAG))
     total = int(table.get_column("sessions").sum())
     shown = table.head(top)
     rest = table.slice(top)
@@ -347,7 +226,7 @@ def tag_counts_chart(frame: pl.DataFrame | pl.LazyFrame, top: int = 15) -> altai
         )
         shown = pl.concat([shown, other])
     order = shown.get_column("tag").to_list()
-    base = alt.Chart(_data(shown)).encode(
+    base = alt.Chart(inline_data(shown)).encode(
         y=alt.Y("tag:N", sort=order, title=None),
         x=alt.X("sessions:Q", title="Sessions"),
         tooltip=[
@@ -356,14 +235,14 @@ def tag_counts_chart(frame: pl.DataFrame | pl.LazyFrame, top: int = 15) -> altai
             alt.Tooltip("share:Q", title="Share", format=".1%"),
         ],
     )
-    bars = base.mark_bar(color=_BAR_COLOR)
+    bars = base.mark_bar(color=BAR_COLOR)
     text = base.mark_text(align="left", dx=4, fontSize=11, color="#333333").encode(
         text=alt.Text("sessions:Q", format=",")
     )
     subtitle = f"{total:,} sessions, {distinct:,} distinct tags"
     chart: altair.LayerChart = alt.layer(bars, text).properties(
-        title=_title("Sessions by tag", subtitle),
-        width=_WIDTH,
+        title=chart_title("Sessions by tag", subtitle),
+        width=WIDTH,
         height=max(60, 24 * len(order)),
     )
     return chart
@@ -394,13 +273,13 @@ def sessions_over_time_chart(
         then stopped, failed (red) and the running statuses on top; any other or
         missing status is one "other" layer.
     """
-    alt = _altair()
-    period = _check_every(every)
+    alt = altair_module()
+    period = check_every(every)
     zone = check_time_zone(time_zone)
     wide = sessions_over_time(frame.lazy(), every=period, time_zone=zone).collect()
     status_columns = [*(f"status_{s}" for s in DEFAULT_STATUSES), "status_other"]
     present = [c.removeprefix("status_") for c in status_columns if wide.get_column(c).sum() > 0]
-    domain, colors = _status_scale(present)
+    domain, colors = status_scale(present)
     rank = {status: i for i, status in enumerate(domain)}
     # Stacked by hand (y to y2): Vega-Lite does not stack bars that span x to x2.
     long = (
@@ -418,16 +297,16 @@ def sessions_over_time_chart(
         .with_columns(pl.col("sessions").cum_sum().over("period_start").alias("stack_end"))
         .with_columns(
             (pl.col("stack_end") - pl.col("sessions")).alias("stack_start"),
-            pl.col("period_start").dt.offset_by(_duration_text(period)).alias("period_end"),
-            pl.col("period_start").dt.strftime(_label_format(period)).alias("period"),
+            pl.col("period_start").dt.offset_by(duration_text(period)).alias("period_end"),
+            pl.col("period_start").dt.strftime(label_format(period)).alias("period"),
         )
         .drop("_rank")
     )
-    name = _period_name(period)
+    name = period_name(period)
     total = int(wide.get_column("sessions").sum()) if wide.height else 0
     utc = alt.Scale(type="utc")
     chart: altair.Chart = (
-        alt.Chart(_data(long))
+        alt.Chart(inline_data(long))
         .mark_bar(stroke="white", strokeWidth=0.5)
         .encode(
             x=alt.X("period_start:T", scale=utc, title=f"Start ({zone})"),
@@ -446,9 +325,9 @@ def sessions_over_time_chart(
             ],
         )
         .properties(
-            title=_title(f"Sessions per {name}", f"{total:,} sessions, by status"),
-            width=_WIDTH,
-            height=_HEIGHT,
+            title=chart_title(f"Sessions per {name}", f"{total:,} sessions, by status"),
+            width=WIDTH,
+            height=HEIGHT,
         )
     )
     return chart
@@ -484,25 +363,25 @@ def peak_concurrency_chart(
         Peak concurrent sessions per period; the tooltip tells when the peak was
         reached.
     """
-    alt = _altair()
-    period = _check_every(every)
+    alt = altair_module()
+    period = check_every(every)
     zone = check_time_zone(time_zone)
     table = peak_concurrency(frame.lazy(), every=period, now=now, time_zone=zone).collect()
-    label_format = _label_format(period)
+    labels = label_format(period)
     table = table.with_columns(
-        pl.col("period_start").dt.strftime(label_format).alias("period"),
+        pl.col("period_start").dt.strftime(labels).alias("period"),
         pl.col("peak_at").dt.strftime("%Y-%m-%d %H:%M:%S %Z").alias("peak_at_text"),
     )
-    name = _period_name(period)
+    name = period_name(period)
     highest = table.select(pl.col("peak_sessions").max().fill_null(0)).item() if table.height else 0
     utc = alt.Scale(type="utc")
     chart: altair.Chart = (
-        alt.Chart(_data(table))
+        alt.Chart(inline_data(table))
         .mark_area(
             interpolate="step-after",
-            color=_BAR_COLOR,
+            color=BAR_COLOR,
             opacity=0.35,
-            line={"color": _BAR_COLOR, "strokeWidth": 1.5},
+            line={"color": BAR_COLOR, "strokeWidth": 1.5},
         )
         .encode(
             x=alt.X("period_start:T", scale=utc, title=f"Start ({zone})"),
@@ -514,9 +393,11 @@ def peak_concurrency_chart(
             ],
         )
         .properties(
-            title=_title(f"Peak concurrent sessions per {name}", f"highest: {highest:,} at once"),
-            width=_WIDTH,
-            height=_HEIGHT,
+            title=chart_title(
+                f"Peak concurrent sessions per {name}", f"highest: {highest:,} at once"
+            ),
+            width=WIDTH,
+            height=HEIGHT,
         )
     )
     return chart
@@ -536,19 +417,6 @@ def _builders(time_zone: str, now: datetime | None) -> dict[str, Callable[[pl.Da
         "sessions_over_time": lambda f: sessions_over_time_chart(f, time_zone=time_zone),
         "peak_concurrency": lambda f: peak_concurrency_chart(f, now=now, time_zone=time_zone),
     }
-
-
-def _check_formats(formats: object) -> tuple[str, ...]:
-    chosen = (formats,) if isinstance(formats, str) else formats
-    if not isinstance(chosen, Iterable):
-        raise ConfigurationError(f"formats= takes names such as ('html', 'png'), got {formats!r}")
-    result = tuple(str(f).lower().lstrip(".") for f in chosen)
-    unknown = sorted(set(result) - set(_FORMATS))
-    if unknown or not result:
-        raise ConfigurationError(
-            f"formats= must name one or more of {', '.join(_FORMATS)}, got {formats!r}"
-        )
-    return tuple(dict.fromkeys(result))
 
 
 def save_charts(
@@ -601,12 +469,10 @@ def save_charts(
     OSError
         The directory cannot be created or written.
     """
-    chosen = _check_formats(formats)
+    chosen = check_formats(formats)
     builders = _builders(check_time_zone(time_zone), now)
-    alt = _altair()
-    vlc = _vl_convert()
-    version = _vl_version(alt, vlc)
-    data = _eager(frame)
+    writer = SpecWriter(self_contained=self_contained)
+    data = eager(frame)
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -614,17 +480,6 @@ def save_charts(
         spec = build(data).to_dict()  # validated against the Vega-Lite schema, once
         for fmt in chosen:
             path = target / f"{name}.{fmt}"
-            if fmt == "png":
-                path.write_bytes(vlc.vegalite_to_png(spec, vl_version=version, scale=_PNG_SCALE))
-            elif fmt == "svg":
-                path.write_text(vlc.vegalite_to_svg(spec, vl_version=version), encoding="utf-8")
-            elif fmt == "html":
-                page = vlc.vegalite_to_html(spec, vl_version=version, bundle=self_contained)
-                page = page.replace(
-                    "<title>Chart</title>", f"<title>{_page_title(spec)}</title>", 1
-                )
-                path.write_text(page, encoding="utf-8")
-            else:
-                path.write_text(json.dumps(spec, indent=2, ensure_ascii=False), encoding="utf-8")
+            writer.write(spec, path, fmt)
             written.append(path)
     return written
