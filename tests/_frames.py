@@ -128,3 +128,43 @@ def both(fn: Callable[..., Any], frame: pl.DataFrame, **kwargs: Any) -> pl.DataF
     assert collected.schema == eager.schema
     assert collected.equals(eager), (collected, eager)
     return eager
+
+
+def helper_calls() -> list[tuple[str, Callable[..., Any], dict[str, Any]]]:
+    """Every helper with representative arguments, for eager/lazy agreement checks."""
+    from vsdk_analytics import (
+        data_quality,
+        duration_distribution,
+        duration_histogram,
+        peak_concurrency,
+        sessions_over_time,
+        status_breakdown,
+        tag_counts,
+        unnest_metadata,
+        webhook_coverage,
+    )
+
+    now = T0 + timedelta(days=11)
+    return [
+        ("duration_distribution", duration_distribution, {"by": "tag"}),
+        ("duration_histogram", duration_histogram, {"by": ["deployment_id", "status"]}),
+        ("tag_counts", tag_counts, {"by": "deployment_id"}),
+        ("status_breakdown", status_breakdown, {"by": "tag"}),
+        ("sessions_over_time", sessions_over_time, {"every": "1d", "by": "tag"}),
+        (
+            "sessions_over_time_tz",
+            sessions_over_time,
+            {"every": "1h", "time_zone": "America/New_York"},
+        ),
+        ("peak_concurrency", peak_concurrency, {}),
+        ("peak_concurrency_now", peak_concurrency, {"every": "6h", "now": now, "by": "tag"}),
+        (
+            "peak_concurrency_tz",
+            peak_concurrency,
+            {"every": "1d", "time_zone": "Asia/Kolkata", "by": "deployment_id"},
+        ),
+        ("unnest_metadata", unnest_metadata, {}),
+        ("webhook_coverage", webhook_coverage, {"by": "deployment_id"}),
+        ("data_quality", data_quality, {}),
+        ("data_quality_now", data_quality, {"now": now}),
+    ]

@@ -14,7 +14,13 @@ import polars as pl
 import pytest
 
 from tests._frames import empty, random_sessions, sessions
-from vsdk_analytics import ConfigurationError, status_breakdown, tag_counts
+from vsdk_analytics import (
+    ConfigurationError,
+    peak_concurrency,
+    sessions_over_time,
+    status_breakdown,
+    tag_counts,
+)
 
 alt = pytest.importorskip("altair")
 pytest.importorskip("vl_convert")
@@ -179,6 +185,40 @@ def test_peak_concurrency_stops_running_sessions_at_the_latest_instant() -> None
     later = datetime(2025, 6, 18, 13, 30, tzinfo=timezone.utc)
     rows = _values(charts.peak_concurrency_chart(frame, every="1h", now=later))
     assert [r["peak_sessions"] for r in rows] == [2, 2, 2, 1, 1]
+
+
+def test_charts_agree_with_the_helpers_and_their_snapshot() -> None:
+    # A 2025 history with an open session: the chart and the helper stop at its snapshot.
+    jan = lambda d, h=0: datetime(2025, 1, d, h, tzinfo=timezone.utc)  # noqa: E731
+    frame = sessions(
+        [
+            {"status": "running", "start": jan(30, 9), "updated_at": jan(30, 9)},
+            {"status": "completed", "start": jan(31, 8), "end": jan(31, 9), "duration_s": 3600.0},
+        ]
+    )
+    table = peak_concurrency(frame, every="1h")
+    rows = _values(charts.peak_concurrency_chart(frame, every="1h"))
+    assert [r["peak_sessions"] for r in rows] == table["peak_sessions"].to_list()
+    assert len(rows) == 24  # 2025-01-30 09:00 to 2025-01-31 08:00, not until today
+    assert rows[-1]["period_start"] == "2025-01-31T08:00:00.000Z"
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
+def test_timed_charts_use_local_periods_and_labels(frame: pl.DataFrame, zone: str) -> None:
+    spec = _spec(charts.sessions_over_time_chart(frame, every="1d", time_zone=zone))
+    assert spec["encoding"]["x"]["title"] == f"Start ({zone})"
+    rows = _values(charts.sessions_over_time_chart(frame, every="1d", time_zone=zone))
+    assert sum(r["sessions"] for r in rows) == frame.height
+    assert all(r["period_start"].endswith("T00:00:00.000Z") for r in rows)  # local midnight
+    table = sessions_over_time(frame, every="1d", time_zone=zone)
+    local = table["period_start"].dt.replace_time_zone(None).dt.strftime("%Y-%m-%d").to_list()
+    assert {r["period_start"][:10] for r in rows} <= set(local)
+    hourly = _values(charts.peak_concurrency_chart(frame, every="1h", time_zone=zone))
+    assert all(r["period_start"].endswith(":00:00.000Z") for r in hourly)
+    expected = peak_concurrency(frame, every="1h", time_zone=zone)
+    assert [r["peak_sessions"] for r in hourly] == expected["peak_sessions"].to_list()
+    with pytest.raises(ConfigurationError, match="unknown time zone"):
+        charts.sessions_over_time_chart(frame, time_zone="Mars/Olympus")
 
 
 def test_save_charts_writes_decodable_pngs_and_html(frame: pl.DataFrame, tmp_path: Path) -> None:

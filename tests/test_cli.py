@@ -491,6 +491,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (("fetch", "-o", "x.parquet", "--per-page", "0"), "expected a number >= 1"),
         (("report", "--format", "xml"), "invalid choice"),
         (("demo", "--sessions", "many"), "expected a whole number"),
+        (("report", "--time-zone", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+        (("fetch", "-o", "x.parquet", "--time-zone", "EST5"), "unknown time zone"),
     ],
 )
 def test_usage_errors_exit_2(
@@ -506,7 +508,7 @@ def test_usage_errors_exit_2(
     ("args", "code", "fragment"),
     [
         (("--since", "2025-06-24T00:00:00"), 2, "no time zone"),
-        (("--since", "yesterday"), 2, "not an ISO-8601 timestamp"),
+        (("--since", "yesterday"), 2, "not a time this library reads"),
         (("--since", "2025-06-24T00:00:00Z", "--until", "2025-06-23T00:00:00Z"), 2, "after"),
         (("--partition-by", "start_date,duration_s"), 2, "cannot partition by 'duration_s'"),
         (("--partition-by", "tag", "--partition-by", "tag"), 2, "twice"),

@@ -20,6 +20,7 @@ from tests._frames import T0, at, both, empty, random_sessions, sessions
 from vsdk_analytics._errors import ConfigurationError
 from vsdk_analytics._helpers import (
     DEFAULT_HISTOGRAM_EDGES,
+    DEFAULT_STATUSES,
     duration_bin_start,
     duration_distribution,
     duration_histogram,
@@ -27,12 +28,14 @@ from vsdk_analytics._helpers import (
     peak_concurrency,
     quantile_column_name,
     sessions_over_time,
+    snapshot_time,
     status_breakdown,
     tag_counts,
     unnest_metadata,
 )
 
 UTC_US = pl.Datetime("us", "UTC")
+STATUS_COLUMNS = [f"status_{s}" for s in DEFAULT_STATUSES]
 NOW = at(days=11)
 
 
@@ -405,13 +408,13 @@ def test_sessions_over_time_fills_gaps_and_falls_back_to_created_at() -> None:
         {"start": at(2, days=3), "status": None},
         {"start": None, "created_at": None, "status": "stopped"},  # left out, no column
     ]
-    result = both(sessions_over_time, sessions(rows))
+    result = both(sessions_over_time, sessions(rows), statuses=["completed", "failed"])
     assert result.columns == [
         "period_start",
         "sessions",
         "status_completed",
         "status_failed",
-        "status_null",
+        "status_other",
         "total_duration_s",
     ]
     assert result.schema["period_start"] == UTC_US
@@ -422,16 +425,28 @@ def test_sessions_over_time_fills_gaps_and_falls_back_to_created_at() -> None:
         (at(days=2), 0, 0, 0, 0, 0.0),
         (at(days=3), 2, 0, 1, 1, 0.0),
     ]
+    # The default columns are fixed: every known status, whatever occurs.
+    default = both(sessions_over_time, sessions(rows))
+    assert default.columns == [
+        "period_start",
+        "sessions",
+        *STATUS_COLUMNS,
+        "status_other",
+        "total_duration_s",
+    ]
+    assert default["status_other"].to_list() == [0, 0, 0, 1]
 
 
 def test_sessions_over_time_hourly_by_group(big: pl.DataFrame) -> None:
     result = both(sessions_over_time, big, every="1h", by="deployment_id")
-    statuses = sorted(s for s in set(big["status"].to_list()))
+    statuses = list(DEFAULT_STATUSES)
+    assert set(big["status"].to_list()) <= set(statuses)
     assert result.columns == [
         "deployment_id",
         "period_start",
         "sessions",
-        *(f"status_{s}" for s in statuses),
+        *STATUS_COLUMNS,
+        "status_other",
         "total_duration_s",
     ]
     anchored = big.with_columns(t=pl.coalesce("start", "created_at"))
@@ -471,7 +486,14 @@ def test_sessions_over_time_weeks_and_months() -> None:
 
 def test_sessions_over_time_empty() -> None:
     result = both(sessions_over_time, empty(), by="tag")
-    assert result.columns == ["tag", "period_start", "sessions", "total_duration_s"]
+    assert result.columns == [
+        "tag",
+        "period_start",
+        "sessions",
+        *STATUS_COLUMNS,
+        "status_other",
+        "total_duration_s",
+    ]
     assert result.height == 0
     assert both(sessions_over_time, empty()).height == 0
 
@@ -631,17 +653,31 @@ def test_peak_property(spans: list[tuple[int, int | None]]) -> None:
 
 
 def test_peak_rejects_naive_now() -> None:
-    with pytest.raises(ConfigurationError, match="timezone-aware"):
+    with pytest.raises(ConfigurationError, match="no time zone"):
         peak_concurrency(empty(), now=datetime(2025, 1, 1))
     with pytest.raises(ConfigurationError, match="every"):
         peak_concurrency(empty(), every="soon")
 
 
-def test_peak_default_now_is_the_current_time() -> None:
-    frame = sessions([{"start": datetime.now(timezone.utc) - timedelta(hours=1)}])
-    assert peak_concurrency(frame).row(0)[0] == 1
-    later = sessions([{"start": datetime.now(timezone.utc) + timedelta(hours=1)}])
-    assert peak_concurrency(later).row(0) == (0, None)
+def test_peak_default_now_is_the_snapshot_time() -> None:
+    # A history that ended in January 2025, with sessions still open at the snapshot:
+    # the timeline stops at the snapshot, whatever today's date.
+    jan = lambda d, h=0: datetime(2025, 1, d, h, tzinfo=timezone.utc)  # noqa: E731
+    rows: list[dict[str, Any]] = [
+        {"start": jan(30, 9), "end": jan(30, 10), "duration_s": 3600.0, "status": "completed"},
+        {"start": jan(30, 9), "status": "running", "updated_at": jan(30, 9)},
+        {"start": jan(31, 8), "status": "running", "updated_at": jan(31, 23)},
+    ]
+    frame = sessions(rows)
+    assert snapshot_time(frame) == jan(31, 23)
+    series = both(peak_concurrency, frame, every="1h")
+    assert series["period_start"].max() == jan(31, 22)
+    assert series.height == 38
+    assert series.filter(pl.col("period_start") == jan(31, 22))["peak_sessions"].item() == 2
+    assert both(peak_concurrency, frame).row(0) == (2, jan(30, 9))
+    assert peak_concurrency(frame).equals(peak_concurrency(frame, now=jan(31, 23)))
+    daily = both(peak_concurrency, frame, every="1d")
+    assert daily["period_start"].to_list() == [jan(30), jan(31)]
 
 
 def test_effective_end_converts_now_to_utc() -> None:

@@ -14,7 +14,7 @@ import pytest
 import vsdk_analytics._namespace  # noqa: F401  (registers .vsdk)
 from tests._frames import at, both, empty, random_sessions, sessions
 from vsdk_analytics._errors import ConfigurationError
-from vsdk_analytics._quality import DATA_QUALITY_CHECKS, data_quality, webhook_coverage
+from vsdk_analytics._helpers import DATA_QUALITY_CHECKS, data_quality, webhook_coverage
 from vsdk_analytics._schema import WEBHOOK_EVENTS
 
 STARTING = "ai-deployment-session-starting"
@@ -38,6 +38,7 @@ CHECKS = [
     "finished_without_end",
     "running_with_end",
     "updated_before_created",
+    "stale_open_session",
     "failed_without_failed_webhook",
     "unknown_status",
     "extra_fields",
@@ -246,6 +247,19 @@ def expected_quality(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def before(r: dict[str, Any], a: str, b: str) -> bool:
         return r[a] is not None and r[b] is not None and r[a] < r[b]
 
+    instants = [r[c] for r in rows for c in ("start", "end", "created_at", "updated_at")]
+    snapshot = max((t for t in instants if t is not None), default=None)
+
+    def stale(r: dict[str, Any]) -> bool:
+        last = r["updated_at"] or r["created_at"] or r["start"]
+        return (
+            r["status"] in running
+            and r["end"] is None
+            and last is not None
+            and snapshot is not None
+            and last < snapshot - timedelta(hours=24)
+        )
+
     predicates: dict[str, Callable[[dict[str, Any]], bool]] = {
         "duplicate_session_id": lambda r: counts.get(r["session_id"], 0) > 1,
         "null_session_id": lambda r: r["session_id"] is None,
@@ -254,6 +268,7 @@ def expected_quality(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "finished_without_end": lambda r: r["status"] in finished and r["end"] is None,
         "running_with_end": lambda r: r["status"] in running and r["end"] is not None,
         "updated_before_created": lambda r: before(r, "updated_at", "created_at"),
+        "stale_open_session": stale,
         "failed_without_failed_webhook": lambda r: (
             r["status"] == "failed" and FAILED not in (r["webhook_events"] or [])
         ),
@@ -297,7 +312,7 @@ def clean_rows() -> list[dict[str, Any]]:
 def dirty_rows() -> list[dict[str, Any]]:
     """Every check fires at least once."""
     rows = clean_rows()
-    r = [clean_row(f"bad-{i}", 10 + i) for i in range(16)]
+    r = [clean_row(f"bad-{i}", 10 + i) for i in range(17)]
     r[0] |= {"session_id": "dup"}
     r[1] |= {"session_id": "dup"}
     r[2] |= {"session_id": "dup", "status": "martian"}
@@ -314,6 +329,9 @@ def dirty_rows() -> list[dict[str, Any]]:
     r[13] |= {"status": "failed", "webhook_events": [STARTED, STOPPED]}
     r[14] |= {"status": "Completed", "extra": '{"region":"eu"}'}
     r[15] |= {"extra": "x"}
+    # open, not updated for more than a day before the snapshot (bad-15's update)
+    r[16] |= {"status": "running", "end": None, "duration_s": None}
+    r[16] |= {"start": at(-30), "created_at": at(-30), "updated_at": at(-30)}
     return rows + r
 
 
@@ -411,3 +429,16 @@ def test_namespace_equals_function(
     assert isinstance(lazy, pl.LazyFrame)
     assert eager.equals(expected)
     assert lazy.collect().equals(expected)
+
+
+def test_stale_open_sessions_are_judged_against_the_snapshot() -> None:
+    rows = [clean_row("done", 0), clean_row("stale", 1), clean_row("fresh", 30)]
+    rows[1] |= {"status": "running", "end": None, "duration_s": None}
+    rows[2] |= {"status": "started", "end": None, "duration_s": None}
+    frame = sessions(rows)
+    result = both(data_quality, frame)
+    stale = result.filter(pl.col("check") == "stale_open_session").row(0, named=True)
+    assert (stale["sessions"], stale["examples"]) == (1, ["stale"])
+    later = both(data_quality, frame, now=at(60))
+    stale = later.filter(pl.col("check") == "stale_open_session").row(0, named=True)
+    assert (stale["sessions"], stale["examples"]) == (2, ["fresh", "stale"])

@@ -24,6 +24,13 @@ from ._dataset import (
     sync_sessions_async,
     write_parquet,
 )
+from ._deployments import (
+    DEPLOYMENTS_SCHEMA,
+    DeploymentsPage,
+    decode_deployments_page,
+    normalize_deployments,
+    with_deployment_names,
+)
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -47,23 +54,26 @@ from ._errors import (
     VideoSDKWarning,
 )
 from ._helpers import (
+    data_quality,
     duration_distribution,
     duration_histogram,
     peak_concurrency,
     sessions_over_time,
+    snapshot_time,
     status_breakdown,
     tag_counts,
     unnest_metadata,
+    webhook_coverage,
 )
 from ._normalize import normalize_sessions
 from ._progress import FetchProgress
-from ._quality import data_quality, webhook_coverage
 from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
 
 if TYPE_CHECKING:
     __version__: str
 
 __all__ = [
+    "DEPLOYMENTS_SCHEMA",
     "SCHEMA_VERSION",
     "SESSIONS_SCHEMA",
     "APIConnectionError",
@@ -80,6 +90,7 @@ __all__ = [
     "CredentialsWarning",
     "DataQualityWarning",
     "DatasetConflictError",
+    "DeploymentsPage",
     "FetchProgress",
     "IncompleteFetchError",
     "NotFoundError",
@@ -93,6 +104,7 @@ __all__ = [
     "VideoSDKError",
     "VideoSDKWarning",
     "data_quality",
+    "decode_deployments_page",
     "duration_distribution",
     "duration_histogram",
     "fetch_session",
@@ -100,18 +112,21 @@ __all__ = [
     "fetch_sessions",
     "fetch_sessions_async",
     "format_sync_report",
+    "normalize_deployments",
     "normalize_sessions",
     "parquet_info",
     "peak_concurrency",
     "read_parquet",
     "scan_parquet",
     "sessions_over_time",
+    "snapshot_time",
     "status_breakdown",
     "sync_sessions",
     "sync_sessions_async",
     "tag_counts",
     "unnest_metadata",
     "webhook_coverage",
+    "with_deployment_names",
     "write_parquet",
 ]
 

@@ -84,11 +84,17 @@ from ._errors import (
     IncompleteFetchError,
     SchemaError,
 )
-from ._helpers import duration_distribution, status_breakdown, tag_counts
+from ._helpers import (
+    data_quality,
+    duration_distribution,
+    status_breakdown,
+    tag_counts,
+    webhook_coverage,
+)
 from ._http import resolve_base_url
 from ._options import time_range
-from ._quality import data_quality, webhook_coverage
 from ._sync import run_sync
+from ._time import check_time_zone, parse_instant
 
 if TYPE_CHECKING:
     from ._fetch import FetchStats
@@ -352,13 +358,15 @@ def _charts_available() -> bool:
     return find_spec("altair") is not None and find_spec("vl_convert") is not None
 
 
-def _save_charts(frame: pl.DataFrame, directory: Path, *, self_contained: bool) -> list[Path]:
+def _save_charts(
+    frame: pl.DataFrame, directory: Path, *, self_contained: bool, time_zone: str = "UTC"
+) -> list[Path]:
     if not _charts_available():
         raise CLIError(EXIT_CONFIG, f"charts need the optional charts extra: {_CHARTS_EXTRA}")
     from .charts import save_charts  # noqa: PLC0415 - Altair is slow to import; only when used
 
     try:
-        return save_charts(frame, directory, self_contained=self_contained)
+        return save_charts(frame, directory, self_contained=self_contained, time_zone=time_zone)
     except OSError as exc:
         raise CLIError(EXIT_PATH, f"cannot write the charts to {str(directory)!r}: {exc}") from None
 
@@ -475,14 +483,27 @@ def _render(tables: dict[str, pl.DataFrame], fmt: str) -> None:
 # ---------------------------------------------------------------------------
 
 
+def _since_until(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
+    """--since/--until as UTC instants (dates at midnight in --time-zone, spans before now)."""
+    now = datetime.now(timezone.utc)
+    try:
+        since, until = (
+            None
+            if text is None
+            else parse_instant(text, name=flag, time_zone=args.time_zone, now=now)
+            for flag, text in (("--since", args.since), ("--until", args.until))
+        )
+        time_range(since, until)
+    except ConfigurationError as exc:
+        raise CLIError(EXIT_USAGE, f"--since/--until: {exc}") from None
+    return since, until
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
     output = Path(args.output)
     partition_by = _partition_names(args.partition_by)
     dataset = bool(partition_by)
-    try:
-        window = time_range(args.since, args.until)
-    except ConfigurationError as exc:
-        raise CLIError(EXIT_USAGE, f"--since/--until: {exc}") from None
+    since, until = _since_until(args)
     overwrite = True if args.overwrite else None
     _check_output(output, dataset=dataset, overwrite=overwrite)
     base_url = resolve_base_url(args.base_url)
@@ -490,8 +511,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     source = Provenance(
         fetched_at=datetime.now(timezone.utc),
         base_url=base_url,
-        since=window.since,
-        until=window.until,
+        since=since,
+        until=until,
     )
     try:
         frame, stats = run_sync(
@@ -503,8 +524,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 max_retries=args.max_retries,
                 timeout=args.timeout,
                 progress=args.progress,
-                since=args.since,
-                until=args.until,
+                since=since,
+                until=until,
                 allow_incomplete=args.allow_incomplete,
                 strict=args.strict,
             )
@@ -612,7 +633,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     _render(_report_tables(frame, args.by), args.format)
     sys.stdout.flush()
     if args.charts is not None:
-        written = _save_charts(frame, Path(args.charts), self_contained=args.offline_html)
+        written = _save_charts(
+            frame,
+            Path(args.charts),
+            self_contained=args.offline_html,
+            time_zone=args.time_zone,
+        )
         _err(f"wrote {len(written)} chart files to {args.charts}")
     return EXIT_OK
 
@@ -665,7 +691,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _save_parquet(frame, parquet, profile="bi", partition_by=None)
     written = [parquet]
     if charts:
-        written += _save_charts(frame, out, self_contained=args.offline_html)
+        written += _save_charts(
+            frame, out, self_contained=args.offline_html, time_zone=args.time_zone
+        )
 
     _out(f"Wrote to {out}{os.sep}:")
     _out(f"  {parquet.name:<24} {frame.height:,} sessions, bi profile (BI tools, DuckDB, pandas)")
@@ -835,6 +863,23 @@ def _subparser(
     return parser
 
 
+def _time_zone_type(text: str) -> str:
+    try:
+        return check_time_zone(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_time_zone(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--time-zone",
+        metavar="ZONE",
+        type=_time_zone_type,
+        default="UTC",
+        help=f"IANA time zone of {what} (e.g. America/New_York; default UTC)",
+    )
+
+
 def _add_progress(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress",
@@ -938,6 +983,7 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
         help=f"sessions the fake API holds (default {_DEMO_SESSIONS:,})",
     )
     demo.add_argument("--no-charts", action="store_true", help="skip the charts")
+    _add_time_zone(demo, "the charts' days and hours")
     demo.add_argument(
         "--offline-html",
         action="store_true",
@@ -972,10 +1018,13 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
     fetch.add_argument(
         "--since",
         metavar="TIME",
-        help="only sessions created at or after TIME (ISO-8601 with zone)",
+        help="only sessions created at or after TIME: ISO-8601 with a zone, a date "
+        "(midnight in --time-zone) or a span back from now (7d, 24h, 30m)",
     )
     fetch.add_argument(
-        "--until", metavar="TIME", help="only sessions created before TIME (ISO-8601 with zone)"
+        "--until",
+        metavar="TIME",
+        help="only sessions created before TIME (same forms as --since)",
     )
     fetch.add_argument(
         "--strict",
@@ -995,6 +1044,7 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
         help="replace the output even when it is a synced dataset or was not written by "
         "vsdk-analytics (default: only files and datasets it wrote, never a synced one)",
     )
+    _add_time_zone(fetch, "plain dates in --since/--until")
     _add_progress(fetch)
 
     sync = _subparser(
@@ -1040,6 +1090,7 @@ def _build_parser(prog: str) -> argparse.ArgumentParser:
         "--format", choices=_FORMATS, default="table", help="output format (default table)"
     )
     report.add_argument("--charts", metavar="DIR", help="also write the charts (HTML + PNG) to DIR")
+    _add_time_zone(report, "the charts' days and hours")
     report.add_argument(
         "--offline-html",
         action="store_true",

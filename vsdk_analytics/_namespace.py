@@ -2,8 +2,8 @@
 
 Importing this module (``import vsdk_analytics`` does) registers ``vsdk`` on
 `polars.DataFrame` and `polars.LazyFrame`. Each method only forwards to the function
-of the same name in `vsdk_analytics._helpers` or `vsdk_analytics._quality` (one
-implementation), so ``frame.vsdk.tag_counts(by="deployment_id")`` is
+of the same name in `vsdk_analytics._helpers` (one implementation), so
+``frame.vsdk.tag_counts(by="deployment_id")`` is
 ``tag_counts(frame, by="deployment_id")`` and returns the same kind of frame it was
 called on.
 
@@ -28,6 +28,7 @@ from ._helpers import (
     DEFAULT_QUANTILES,
     By,
     FrameT,
+    data_quality,
     duration_distribution,
     duration_histogram,
     peak_concurrency,
@@ -35,8 +36,8 @@ from ._helpers import (
     status_breakdown,
     tag_counts,
     unnest_metadata,
+    webhook_coverage,
 )
-from ._quality import data_quality, webhook_coverage
 
 __all__ = ["NAMESPACE", "VsdkDataFrameNamespace", "VsdkLazyFrameNamespace"]
 
@@ -45,7 +46,7 @@ NAMESPACE: Final = "vsdk"
 
 
 class _VsdkNamespace(Generic[FrameT]):
-    """The helpers of `vsdk_analytics._helpers` and `._quality`, bound to one frame."""
+    """The helpers of `vsdk_analytics._helpers`, bound to one frame."""
 
     def __init__(self, frame: FrameT) -> None:
         self._frame: FrameT = frame
@@ -68,9 +69,18 @@ class _VsdkNamespace(Generic[FrameT]):
         """See `vsdk_analytics.status_breakdown`."""
         return status_breakdown(self._frame, by=by)
 
-    def sessions_over_time(self, *, every: str | timedelta = "1d", by: By = None) -> FrameT:
+    def sessions_over_time(
+        self,
+        *,
+        every: str | timedelta = "1d",
+        by: By = None,
+        time_zone: str = "UTC",
+        statuses: Sequence[str] | None = None,
+    ) -> FrameT:
         """See `vsdk_analytics.sessions_over_time`."""
-        return sessions_over_time(self._frame, every=every, by=by)
+        return sessions_over_time(
+            self._frame, every=every, by=by, time_zone=time_zone, statuses=statuses
+        )
 
     def peak_concurrency(
         self,
@@ -78,9 +88,10 @@ class _VsdkNamespace(Generic[FrameT]):
         every: str | timedelta | None = None,
         now: datetime | None = None,
         by: By = None,
+        time_zone: str = "UTC",
     ) -> FrameT:
         """See `vsdk_analytics.peak_concurrency`."""
-        return peak_concurrency(self._frame, every=every, now=now, by=by)
+        return peak_concurrency(self._frame, every=every, now=now, by=by, time_zone=time_zone)
 
     def unnest_metadata(self, keys: Sequence[str] | None = None) -> FrameT:
         """See `vsdk_analytics.unnest_metadata`."""
@@ -90,9 +101,9 @@ class _VsdkNamespace(Generic[FrameT]):
         """See `vsdk_analytics.webhook_coverage`."""
         return webhook_coverage(self._frame, by=by)
 
-    def data_quality(self) -> FrameT:
+    def data_quality(self, *, now: datetime | None = None) -> FrameT:
         """See `vsdk_analytics.data_quality`."""
-        return data_quality(self._frame)
+        return data_quality(self._frame, now=now)
 
 
 class VsdkDataFrameNamespace(_VsdkNamespace[pl.DataFrame]):

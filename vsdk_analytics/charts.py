@@ -9,7 +9,10 @@ inline in Jupyter. `save_charts` writes all five to a directory as HTML and PNG.
 The data is always embedded in the chart as inline values (never a URL or a file
 next to it), already aggregated, so a chart of a million sessions is a few hundred
 rows. PNG, SVG and HTML files are written by ``vl-convert`` without a browser or a
-network. Times are shown in UTC. Statuses keep one color everywhere: ``failed`` is
+network. Times are shown in ``time_zone`` (default UTC; an IANA name), bucketed by
+that zone's calendar exactly as the helpers bucket them, and "now" (where sessions
+still open stop counting) is the frame's snapshot time unless ``now=`` is given, as
+in `vsdk_analytics.peak_concurrency`. Statuses keep one color everywhere: ``failed`` is
 red, ``completed`` blue, ``stopped`` grey, running ones green and yellow.
 
 Altair and vl-convert are optional: ``pip install 'vsdk-analytics[charts]'``. This
@@ -27,24 +30,42 @@ Examples
 
 from __future__ import annotations
 
-import html
-import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
+from ._chart_files import SpecWriter, altair_module, check_formats
+from ._chart_style import (
+    BAR_COLOR,
+    FAILED_COLOR,
+    HEIGHT,
+    NO_STATUS,
+    NO_TAG,
+    STATUS_COLORS,
+    WIDTH,
+    chart_title,
+    check_every,
+    duration_text,
+    eager,
+    inline_data,
+    label_format,
+    period_name,
+    status_scale,
+)
 from ._errors import ConfigurationError
 from ._helpers import (
+    DEFAULT_STATUSES,
     duration_histogram,
     peak_concurrency,
     sessions_over_time,
     status_breakdown,
     tag_counts,
 )
+from ._time import check_time_zone
 
 if TYPE_CHECKING:
     import altair
@@ -61,42 +82,6 @@ __all__ = [
     "tag_counts_chart",
 ]
 
-FAILED_COLOR: Final = "#E45756"
-"""The warm red of failed sessions."""
-
-STATUS_COLORS: Final[Mapping[str, str]] = {
-    "completed": "#4C78A8",
-    "stopped": "#BAB0AC",
-    "failed": FAILED_COLOR,
-    "starting": "#72B7B2",
-    "started": "#54A24B",
-    "running": "#54A24B",
-    "stopping": "#EECA3B",
-}
-"""The color of each known status, in stacking order (bottom first)."""
-
-_OTHER_STATUS_COLORS: Final = ("#B279A2", "#9D755D", "#FF9DA6", "#79706E")
-_BAR_COLOR: Final = "#4C78A8"
-_NO_STATUS: Final = "(no status)"
-_NO_TAG: Final = "(no tag)"
-_PNG_SCALE: Final = 2.0
-_WIDTH: Final = 640
-_HEIGHT: Final = 320
-_FORMATS: Final = ("html", "png", "svg", "json")
-_MISSING: Final = (
-    "vsdk_analytics.charts needs Altair and vl-convert, the optional 'charts' extra: "
-    "pip install 'vsdk-analytics[charts]'"
-)
-_PERIOD_NAMES: Final = {
-    "1h": "hour",
-    "1d": "day",
-    "1w": "week",
-    "1mo": "month",
-    "1q": "quarter",
-    "1y": "year",
-}
-_HOURLY: Final = frozenset({"ns", "us", "ms", "s", "m", "h"})
-
 CHART_NAMES: Final = (
     "duration_histogram",
     "status_breakdown",
@@ -105,100 +90,6 @@ CHART_NAMES: Final = (
     "peak_concurrency",
 )
 """The charts `save_charts` writes, by file name stem, in order."""
-
-
-def _altair() -> Any:
-    """The altair module, or an ImportError that names the extra to install."""
-    try:
-        import altair  # noqa: PLC0415 - optional dependency, imported on first use
-    except ImportError as exc:
-        raise ImportError(_MISSING) from exc
-    return altair
-
-
-def _vl_convert() -> Any:
-    """The vl_convert module (renders PNG, SVG and HTML offline), or a helpful ImportError."""
-    try:
-        import vl_convert  # noqa: PLC0415 - optional dependency, imported on first use
-    except ImportError as exc:
-        raise ImportError(_MISSING) from exc
-    return vl_convert
-
-
-def _vl_version(alt: Any, vlc: Any) -> str | None:
-    """The Vega-Lite version Altair writes specs for, if vl-convert has it (else its latest)."""
-    major_minor = ".".join(str(alt.VEGALITE_VERSION).lstrip("v").split(".")[:2])
-    return major_minor if major_minor in vlc.get_vegalite_versions() else None
-
-
-def _page_title(spec: Mapping[str, Any]) -> str:
-    title = spec.get("title")
-    text = title.get("text") if isinstance(title, Mapping) else title
-    return html.escape(str(text)) if text else "Chart"
-
-
-def _eager(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-
-
-def _values(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: instants as ISO-8601 UTC text, floats rounded sensibly."""
-    converted = frame.with_columns(
-        pl.col(pl.Datetime).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
-        pl.col(pl.Float64).round(6),
-    )
-    return converted.to_dicts()
-
-
-def _data(frame: pl.DataFrame) -> Any:
-    return _altair().Data(values=_values(frame))
-
-
-def _title(text: str, subtitle: str | None = None) -> Any:
-    alt = _altair()
-    if subtitle is None:
-        return alt.TitleParams(text, anchor="start")
-    return alt.TitleParams(text, subtitle=subtitle, anchor="start", subtitleColor="#555555")
-
-
-def _status_scale(statuses: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Domain and colors for the statuses present: known ones first, in a fixed order."""
-    present = set(statuses)
-    domain = [s for s in STATUS_COLORS if s in present]
-    others = sorted(present - set(STATUS_COLORS))
-    colors = [STATUS_COLORS[s] for s in domain]
-    colors += [_OTHER_STATUS_COLORS[i % len(_OTHER_STATUS_COLORS)] for i in range(len(others))]
-    return domain + others, colors
-
-
-def _period_name(every: str | timedelta) -> str:
-    if isinstance(every, str) and every in _PERIOD_NAMES:
-        return _PERIOD_NAMES[every]
-    return str(every)
-
-
-def _duration_text(every: str | timedelta) -> str:
-    """A Polars duration string for ``every`` (a timedelta becomes microseconds)."""
-    if isinstance(every, timedelta):
-        return f"{every // timedelta(microseconds=1)}us"
-    return every
-
-
-def _label_format(every: str | timedelta) -> str:
-    """How to label a period in a tooltip: with the time for sub-day periods."""
-    if isinstance(every, timedelta):
-        return "%Y-%m-%d %H:%M UTC" if every < timedelta(days=1) else "%Y-%m-%d"
-    unit = every.rstrip("0123456789")
-    unit = unit[-2:] if unit.endswith(("ns", "us", "ms", "mo")) else unit[-1:]
-    return "%Y-%m-%d %H:%M UTC" if unit in _HOURLY else "%Y-%m-%d"
-
-
-def _check_every(every: object) -> str | timedelta:
-    if isinstance(every, (str, timedelta)):
-        return every
-    raise ConfigurationError(
-        f"every= must be a Polars duration such as '1d' or a timedelta, got {every!r}"
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -223,11 +114,11 @@ def duration_histogram_chart(
     altair.LayerChart
         Bars and their count labels. Running sessions have no duration and are left out.
     """
-    alt = _altair()
+    alt = altair_module()
     table = duration_histogram(frame.lazy(), edges=edges).collect()
     with_duration = int(table.get_column("sessions").sum())
     labels = table.get_column("label").to_list()
-    base = alt.Chart(_data(table)).encode(
+    base = alt.Chart(inline_data(table)).encode(
         x=alt.X("label:N", sort=labels, title="Duration", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("sessions:Q", title="Sessions"),
         tooltip=[
@@ -236,16 +127,16 @@ def duration_histogram_chart(
             alt.Tooltip("share:Q", title="Share", format=".1%"),
         ],
     )
-    bars = base.mark_bar(color=_BAR_COLOR, cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
+    bars = base.mark_bar(color=BAR_COLOR, cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
     text = base.mark_text(dy=-6, fontSize=11, color="#333333").encode(
         text=alt.Text("sessions:Q", format=",")
     )
-    title = _title(
+    title = chart_title(
         "Session durations",
         f"{with_duration:,} sessions with a duration (running sessions have none yet)",
     )
     chart: altair.LayerChart = alt.layer(bars, text).properties(
-        title=title, width=_WIDTH, height=_HEIGHT
+        title=title, width=WIDTH, height=HEIGHT
     )
     return chart
 
@@ -263,16 +154,14 @@ def status_breakdown_chart(frame: pl.DataFrame | pl.LazyFrame) -> altair.LayerCh
     altair.LayerChart
         Bars and share labels; ``failed`` is red. A null status shows as "(no status)".
     """
-    alt = _altair()
+    alt = altair_module()
     table = (
-        status_breakdown(frame.lazy())
-        .collect()
-        .with_columns(pl.col("status").fill_null(_NO_STATUS))
+        status_breakdown(frame.lazy()).collect().with_columns(pl.col("status").fill_null(NO_STATUS))
     )
     total = int(table.get_column("sessions").sum())
-    domain, colors = _status_scale(table.get_column("status").to_list())
+    domain, colors = status_scale(table.get_column("status").to_list())
     order = table.get_column("status").to_list()
-    base = alt.Chart(_data(table)).encode(
+    base = alt.Chart(inline_data(table)).encode(
         y=alt.Y("status:N", sort=order, title=None),
         x=alt.X("sessions:Q", title="Sessions"),
         tooltip=[
@@ -288,8 +177,8 @@ def status_breakdown_chart(frame: pl.DataFrame | pl.LazyFrame) -> altair.LayerCh
         text=alt.Text("share:Q", format=".1%")
     )
     chart: altair.LayerChart = alt.layer(bars, text).properties(
-        title=_title("Sessions by status", f"{total:,} sessions"),
-        width=_WIDTH,
+        title=chart_title("Sessions by status", f"{total:,} sessions"),
+        width=WIDTH,
         height=max(60, 28 * len(order)),
     )
     return chart
@@ -319,10 +208,10 @@ def tag_counts_chart(frame: pl.DataFrame | pl.LazyFrame, top: int = 15) -> altai
     given: object = top
     if isinstance(given, bool) or not isinstance(given, int) or given < 1:
         raise ConfigurationError(f"top must be a positive integer, got {top!r}")
-    alt = _altair()
+    alt = altair_module()
     counted = tag_counts(frame.lazy()).collect()
     distinct = counted.get_column("tag").drop_nulls().len()
-    table = counted.with_columns(pl.col("tag").fill_null(_NO_TAG))
+    table = counted.with_columns(pl.col("tag").fill_null(NO_TAG))
     total = int(table.get_column("sessions").sum())
     shown = table.head(top)
     rest = table.slice(top)
@@ -337,7 +226,7 @@ def tag_counts_chart(frame: pl.DataFrame | pl.LazyFrame, top: int = 15) -> altai
         )
         shown = pl.concat([shown, other])
     order = shown.get_column("tag").to_list()
-    base = alt.Chart(_data(shown)).encode(
+    base = alt.Chart(inline_data(shown)).encode(
         y=alt.Y("tag:N", sort=order, title=None),
         x=alt.X("sessions:Q", title="Sessions"),
         tooltip=[
@@ -346,23 +235,26 @@ def tag_counts_chart(frame: pl.DataFrame | pl.LazyFrame, top: int = 15) -> altai
             alt.Tooltip("share:Q", title="Share", format=".1%"),
         ],
     )
-    bars = base.mark_bar(color=_BAR_COLOR)
+    bars = base.mark_bar(color=BAR_COLOR)
     text = base.mark_text(align="left", dx=4, fontSize=11, color="#333333").encode(
         text=alt.Text("sessions:Q", format=",")
     )
     subtitle = f"{total:,} sessions, {distinct:,} distinct tags"
     chart: altair.LayerChart = alt.layer(bars, text).properties(
-        title=_title("Sessions by tag", subtitle),
-        width=_WIDTH,
+        title=chart_title("Sessions by tag", subtitle),
+        width=WIDTH,
         height=max(60, 24 * len(order)),
     )
     return chart
 
 
 def sessions_over_time_chart(
-    frame: pl.DataFrame | pl.LazyFrame, every: str | timedelta = "1d"
+    frame: pl.DataFrame | pl.LazyFrame,
+    every: str | timedelta = "1d",
+    *,
+    time_zone: str = "UTC",
 ) -> altair.Chart:
-    """Sessions per period (by their start, in UTC), stacked by status.
+    """Sessions per period (by their start), stacked by status.
 
     Parameters
     ----------
@@ -370,20 +262,24 @@ def sessions_over_time_chart(
         A sessions frame.
     every
         The period: a Polars duration ("1h", "1d", "1w", "1mo") or a timedelta.
+    time_zone
+        IANA name of the zone whose calendar defines the periods and labels the axis
+        (see `vsdk_analytics.sessions_over_time`); default UTC.
 
     Returns
     -------
     altair.Chart
         One bar per period spanning it, stacked by status: completed at the bottom,
-        then stopped, failed (red) and the running statuses on top.
+        then stopped, failed (red) and the running statuses on top; any other or
+        missing status is one "other" layer.
     """
-    alt = _altair()
-    period = _check_every(every)
-    wide = sessions_over_time(frame.lazy(), every=period).collect()
-    status_columns = [c for c in wide.columns if c.startswith("status_")]
-    statuses = [c.removeprefix("status_") for c in status_columns]
-    statuses = [_NO_STATUS if s == "null" else s for s in statuses]
-    domain, colors = _status_scale(statuses)
+    alt = altair_module()
+    period = check_every(every)
+    zone = check_time_zone(time_zone)
+    wide = sessions_over_time(frame.lazy(), every=period, time_zone=zone).collect()
+    status_columns = [*(f"status_{s}" for s in DEFAULT_STATUSES), "status_other"]
+    present = [c.removeprefix("status_") for c in status_columns if wide.get_column(c).sum() > 0]
+    domain, colors = status_scale(present)
     rank = {status: i for i, status in enumerate(domain)}
     # Stacked by hand (y to y2): Vega-Lite does not stack bars that span x to x2.
     long = (
@@ -394,26 +290,26 @@ def sessions_over_time_chart(
             variable_name="status",
             value_name="sessions",
         )
-        .with_columns(pl.col("status").str.strip_prefix("status_").replace("null", _NO_STATUS))
+        .with_columns(pl.col("status").str.strip_prefix("status_"))
         .filter(pl.col("sessions") > 0)
         .with_columns(pl.col("status").replace_strict(rank, return_dtype=pl.Int64()).alias("_rank"))
         .sort("period_start", "_rank")
         .with_columns(pl.col("sessions").cum_sum().over("period_start").alias("stack_end"))
         .with_columns(
             (pl.col("stack_end") - pl.col("sessions")).alias("stack_start"),
-            pl.col("period_start").dt.offset_by(_duration_text(period)).alias("period_end"),
-            pl.col("period_start").dt.strftime(_label_format(period)).alias("period"),
+            pl.col("period_start").dt.offset_by(duration_text(period)).alias("period_end"),
+            pl.col("period_start").dt.strftime(label_format(period)).alias("period"),
         )
         .drop("_rank")
     )
-    name = _period_name(period)
+    name = period_name(period)
     total = int(wide.get_column("sessions").sum()) if wide.height else 0
     utc = alt.Scale(type="utc")
     chart: altair.Chart = (
-        alt.Chart(_data(long))
+        alt.Chart(inline_data(long))
         .mark_bar(stroke="white", strokeWidth=0.5)
         .encode(
-            x=alt.X("period_start:T", scale=utc, title="Start (UTC)"),
+            x=alt.X("period_start:T", scale=utc, title=f"Start ({zone})"),
             x2="period_end:T",
             y=alt.Y("stack_start:Q", title="Sessions"),
             y2="stack_end:Q",
@@ -429,23 +325,12 @@ def sessions_over_time_chart(
             ],
         )
         .properties(
-            title=_title(f"Sessions per {name}", f"{total:,} sessions, by status"),
-            width=_WIDTH,
-            height=_HEIGHT,
+            title=chart_title(f"Sessions per {name}", f"{total:,} sessions, by status"),
+            width=WIDTH,
+            height=HEIGHT,
         )
     )
     return chart
-
-
-def _data_now(frame: pl.DataFrame | pl.LazyFrame) -> datetime | None:
-    """The latest instant recorded in the frame: when its data was fetched, roughly."""
-    latest = (
-        frame.lazy()
-        .select(pl.max_horizontal(pl.col("created_at", "updated_at", "start", "end").max()))
-        .collect()
-        .item()
-    )
-    return latest if isinstance(latest, datetime) else None
 
 
 def peak_concurrency_chart(
@@ -453,6 +338,7 @@ def peak_concurrency_chart(
     every: str | timedelta = "1h",
     *,
     now: datetime | None = None,
+    time_zone: str = "UTC",
 ) -> altair.Chart:
     """The most sessions running at once in each period, as a step area.
 
@@ -464,38 +350,41 @@ def peak_concurrency_chart(
         The period: a Polars duration ("1h", "1d"...) or a timedelta.
     now
         Where sessions without an end (still running) stop counting. Default: the
-        latest instant in the frame (``created_at``, ``updated_at``, ``start``,
-        ``end``), i.e. about when the data was fetched, so a chart of an old file
-        does not show running sessions lasting until today.
+        frame's snapshot time, as `vsdk_analytics.peak_concurrency` (the latest
+        ``start``, ``end``, ``created_at`` or ``updated_at``), so a chart of an old
+        file does not show running sessions lasting until today.
+    time_zone
+        IANA name of the zone whose calendar defines the periods and labels the axis;
+        default UTC.
 
     Returns
     -------
     altair.Chart
-        Peak concurrent sessions per period (UTC); the tooltip tells when the peak
-        was reached.
+        Peak concurrent sessions per period; the tooltip tells when the peak was
+        reached.
     """
-    alt = _altair()
-    period = _check_every(every)
-    instant = now if now is not None else _data_now(frame)
-    table = peak_concurrency(frame.lazy(), every=period, now=instant).collect()
-    label_format = _label_format(period)
+    alt = altair_module()
+    period = check_every(every)
+    zone = check_time_zone(time_zone)
+    table = peak_concurrency(frame.lazy(), every=period, now=now, time_zone=zone).collect()
+    labels = label_format(period)
     table = table.with_columns(
-        pl.col("period_start").dt.strftime(label_format).alias("period"),
-        pl.col("peak_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").alias("peak_at_text"),
+        pl.col("period_start").dt.strftime(labels).alias("period"),
+        pl.col("peak_at").dt.strftime("%Y-%m-%d %H:%M:%S %Z").alias("peak_at_text"),
     )
-    name = _period_name(period)
+    name = period_name(period)
     highest = table.select(pl.col("peak_sessions").max().fill_null(0)).item() if table.height else 0
     utc = alt.Scale(type="utc")
     chart: altair.Chart = (
-        alt.Chart(_data(table))
+        alt.Chart(inline_data(table))
         .mark_area(
             interpolate="step-after",
-            color=_BAR_COLOR,
+            color=BAR_COLOR,
             opacity=0.35,
-            line={"color": _BAR_COLOR, "strokeWidth": 1.5},
+            line={"color": BAR_COLOR, "strokeWidth": 1.5},
         )
         .encode(
-            x=alt.X("period_start:T", scale=utc, title="Start (UTC)"),
+            x=alt.X("period_start:T", scale=utc, title=f"Start ({zone})"),
             y=alt.Y("peak_sessions:Q", title="Peak concurrent sessions"),
             tooltip=[
                 alt.Tooltip("period:N", title=name.capitalize()),
@@ -504,9 +393,11 @@ def peak_concurrency_chart(
             ],
         )
         .properties(
-            title=_title(f"Peak concurrent sessions per {name}", f"highest: {highest:,} at once"),
-            width=_WIDTH,
-            height=_HEIGHT,
+            title=chart_title(
+                f"Peak concurrent sessions per {name}", f"highest: {highest:,} at once"
+            ),
+            width=WIDTH,
+            height=HEIGHT,
         )
     )
     return chart
@@ -516,26 +407,16 @@ def peak_concurrency_chart(
 # Saving
 # ---------------------------------------------------------------------------
 
-_BUILDERS: Final[dict[str, Callable[[pl.DataFrame], Any]]] = {
-    "duration_histogram": duration_histogram_chart,
-    "status_breakdown": status_breakdown_chart,
-    "tag_counts": tag_counts_chart,
-    "sessions_over_time": sessions_over_time_chart,
-    "peak_concurrency": peak_concurrency_chart,
-}
 
-
-def _check_formats(formats: object) -> tuple[str, ...]:
-    chosen = (formats,) if isinstance(formats, str) else formats
-    if not isinstance(chosen, Iterable):
-        raise ConfigurationError(f"formats= takes names such as ('html', 'png'), got {formats!r}")
-    result = tuple(str(f).lower().lstrip(".") for f in chosen)
-    unknown = sorted(set(result) - set(_FORMATS))
-    if unknown or not result:
-        raise ConfigurationError(
-            f"formats= must name one or more of {', '.join(_FORMATS)}, got {formats!r}"
-        )
-    return tuple(dict.fromkeys(result))
+def _builders(time_zone: str, now: datetime | None) -> dict[str, Callable[[pl.DataFrame], Any]]:
+    """The chart builders of `CHART_NAMES`, the timed ones bound to a zone and a "now"."""
+    return {
+        "duration_histogram": duration_histogram_chart,
+        "status_breakdown": status_breakdown_chart,
+        "tag_counts": tag_counts_chart,
+        "sessions_over_time": lambda f: sessions_over_time_chart(f, time_zone=time_zone),
+        "peak_concurrency": lambda f: peak_concurrency_chart(f, now=now, time_zone=time_zone),
+    }
 
 
 def save_charts(
@@ -544,6 +425,8 @@ def save_charts(
     *,
     formats: Sequence[str] = ("html", "png"),
     self_contained: bool = False,
+    time_zone: str = "UTC",
+    now: datetime | None = None,
 ) -> list[Path]:
     """Write every chart of this module to ``directory``, one file per chart and format.
 
@@ -565,6 +448,11 @@ def save_charts(
         takes a few seconds once per process) so the pages open without internet.
         By default the pages load it from the jsDelivr CDN. The data is embedded
         either way.
+    time_zone
+        IANA zone of the timed charts' periods and axes (default UTC).
+    now
+        Where open sessions stop counting in the concurrency chart; default the
+        frame's snapshot time.
 
     Returns
     -------
@@ -575,35 +463,23 @@ def save_charts(
     Raises
     ------
     ConfigurationError
-        An unknown format, or a frame that is not a sessions frame.
+        An unknown format or time zone, or a frame that is not a sessions frame.
     ImportError
         Altair or vl-convert is not installed (the ``charts`` extra).
     OSError
         The directory cannot be created or written.
     """
-    chosen = _check_formats(formats)
-    alt = _altair()
-    vlc = _vl_convert()
-    version = _vl_version(alt, vlc)
-    data = _eager(frame)
+    chosen = check_formats(formats)
+    builders = _builders(check_time_zone(time_zone), now)
+    writer = SpecWriter(self_contained=self_contained)
+    data = eager(frame)
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, build in _BUILDERS.items():
+    for name, build in builders.items():
         spec = build(data).to_dict()  # validated against the Vega-Lite schema, once
         for fmt in chosen:
             path = target / f"{name}.{fmt}"
-            if fmt == "png":
-                path.write_bytes(vlc.vegalite_to_png(spec, vl_version=version, scale=_PNG_SCALE))
-            elif fmt == "svg":
-                path.write_text(vlc.vegalite_to_svg(spec, vl_version=version), encoding="utf-8")
-            elif fmt == "html":
-                page = vlc.vegalite_to_html(spec, vl_version=version, bundle=self_contained)
-                page = page.replace(
-                    "<title>Chart</title>", f"<title>{_page_title(spec)}</title>", 1
-                )
-                path.write_text(page, encoding="utf-8")
-            else:
-                path.write_text(json.dumps(spec, indent=2, ensure_ascii=False), encoding="utf-8")
+            writer.write(spec, path, fmt)
             written.append(path)
     return written

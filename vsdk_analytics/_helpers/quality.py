@@ -1,33 +1,43 @@
 """Quality helpers: webhook coverage and a data-quality checklist of a sessions frame.
 
-They follow the conventions of `vsdk_analytics._helpers`: a `polars.DataFrame` or
-`polars.LazyFrame` in gives the same kind out (the work is planned lazily and collected
-only when the input was eager), ``by=`` group columns come first, results are sorted
-deterministically, an empty input gives a typed result, and counts are ``Int64``.
+They follow the conventions of every helper (see `vsdk_analytics._helpers`): a
+`polars.DataFrame` or `polars.LazyFrame` in gives the same kind out (the work is
+planned lazily and collected only when the input was eager), ``by=`` group columns
+come first, results are sorted deterministically, an empty input gives a typed
+result, and counts are ``Int64``.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Final
 
 import polars as pl
 
-from ._helpers import (
-    _COUNT,
-    _UTC_US,
+from vsdk_analytics._schema import (
+    FINISHED_STATUSES,
+    KNOWN_STATUSES,
+    RUNNING_STATUSES,
+    WEBHOOK_EVENTS,
+)
+
+from .frames import (
+    COUNT,
+    UTC_US,
     By,
     FrameT,
-    _check_columns,
-    _finish,
-    _group_columns,
-    _schema_of,
-    _sorted,
+    check_columns,
+    finish,
+    group_columns,
+    schema_of,
+    sort_result,
 )
-from ._schema import FINISHED_STATUSES, KNOWN_STATUSES, RUNNING_STATUSES, WEBHOOK_EVENTS
+from .timeline import now_expr
 
 __all__ = [
     "DATA_QUALITY_CHECKS",
+    "STALE_AFTER",
     "data_quality",
     "webhook_coverage",
 ]
@@ -37,6 +47,9 @@ _FAILED_EVENT: Final = _EVENT_PREFIX + "failed"
 _NOT_NAME_RE: Final = re.compile(r"[^a-z0-9]+")
 _NO_ID: Final = "<no id>"
 _MAX_EXAMPLES: Final = 5
+
+STALE_AFTER: Final = timedelta(hours=24)
+"""An open session not updated for this long before the snapshot counts as stale."""
 
 DATA_QUALITY_CHECKS: Final[tuple[tuple[str, str], ...]] = (
     (
@@ -55,6 +68,11 @@ DATA_QUALITY_CHECKS: Final[tuple[tuple[str, str], ...]] = (
         f"running status ({', '.join(sorted(RUNNING_STATUSES))}) but an end",
     ),
     ("updated_before_created", "updated_at is before created_at"),
+    (
+        "stale_open_session",
+        f"open status ({', '.join(sorted(RUNNING_STATUSES))}), no end, and last updated "
+        "more than 24 h before the snapshot time",
+    ),
     (
         "failed_without_failed_webhook",
         f"status failed but not subscribed to the {_FAILED_EVENT} webhook event",
@@ -172,12 +190,12 @@ def webhook_coverage(frame: FrameT, *, by: By = None) -> FrameT:
      'stopping_sessions', 'stopping_share', 'stopped_sessions', 'stopped_share',
      'failed_sessions', 'failed_share', 'custom_event_sessions', 'custom_event_share']
     """
-    return _finish(_webhook_coverage(frame, by), frame)
+    return finish(_webhook_coverage(frame, by), frame)
 
 
 def _webhook_coverage(frame: pl.DataFrame | pl.LazyFrame, by: By) -> pl.LazyFrame:
-    schema = _schema_of(frame)
-    _check_columns(
+    schema = schema_of(frame)
+    check_columns(
         schema,
         {"webhook_endpoint": pl.String(), "webhook_events": pl.List(pl.String())},
         "webhook_coverage",
@@ -193,22 +211,22 @@ def _webhook_coverage(frame: pl.DataFrame | pl.LazyFrame, by: By) -> pl.LazyFram
     events = _event_names([e for e in seen if e not in known])
     event_columns = [f"{short}_{kind}" for _, short in events for kind in ("sessions", "share")]
     fixed = ["sessions", "with_webhook", "without_webhook", "endpoints", "endpoint_list"]
-    groups = _group_columns(by, schema, reserved=[*fixed, *event_columns])
+    groups = group_columns(by, schema, reserved=[*fixed, *event_columns])
 
     endpoint = pl.col("webhook_endpoint")
     has_webhook = endpoint.is_not_null() | pl.col("webhook_events").is_not_null()
     endpoint_list = endpoint.drop_nulls().unique().sort()
     aggregations = [
-        pl.len().cast(_COUNT).alias("sessions"),
-        has_webhook.sum().cast(_COUNT).alias("with_webhook"),
-        has_webhook.not_().sum().cast(_COUNT).alias("without_webhook"),
-        endpoint.drop_nulls().n_unique().cast(_COUNT).alias("endpoints"),
+        pl.len().cast(COUNT).alias("sessions"),
+        has_webhook.sum().cast(COUNT).alias("with_webhook"),
+        has_webhook.not_().sum().cast(COUNT).alias("without_webhook"),
+        endpoint.drop_nulls().n_unique().cast(COUNT).alias("endpoints"),
         (endpoint_list if groups else endpoint_list.implode()).alias("endpoint_list"),
         *(
             pl.col("webhook_events")
             .list.contains(pl.lit(event, dtype=pl.String()))
             .sum()
-            .cast(_COUNT)
+            .cast(COUNT)
             .alias(f"{short}_sessions")
             for event, short in events
         ),
@@ -224,7 +242,7 @@ def _webhook_coverage(frame: pl.DataFrame | pl.LazyFrame, by: By) -> pl.LazyFram
         for _, short in events
     ]
     result = counted.with_columns(shares).select(*groups, *fixed, *event_columns)
-    return _sorted(result, groups)
+    return sort_result(result, groups)
 
 
 # ---------------------------------------------------------------------------
@@ -232,7 +250,7 @@ def _webhook_coverage(frame: pl.DataFrame | pl.LazyFrame, by: By) -> pl.LazyFram
 # ---------------------------------------------------------------------------
 
 
-def _quality_flags() -> list[pl.Expr]:
+def _quality_flags(now: datetime | None) -> list[pl.Expr]:
     """One Boolean expression per check of `DATA_QUALITY_CHECKS`, in that order."""
     session_id = pl.col("session_id")
     status = pl.col("status")
@@ -250,13 +268,16 @@ def _quality_flags() -> list[pl.Expr]:
         status.is_in(sorted(FINISHED_STATUSES)) & end.is_null(),
         status.is_in(sorted(RUNNING_STATUSES)) & end.is_not_null(),
         pl.col("updated_at") < pl.col("created_at"),
+        status.is_in(sorted(RUNNING_STATUSES))
+        & end.is_null()
+        & (pl.coalesce("updated_at", "created_at", "start") < now_expr(now) - STALE_AFTER),
         (status == "failed") & subscribed_failed.not_(),
         status.is_null() | status.is_in(sorted(KNOWN_STATUSES)).not_(),
         extra.is_not_null() & extra.str.strip_chars().is_in(["", "{}"]).not_(),
     ]
 
 
-def data_quality(frame: FrameT) -> FrameT:
+def data_quality(frame: FrameT, *, now: datetime | None = None) -> FrameT:
     """A checklist of data problems: one row per check, 0 sessions when it is clean.
 
     Every check is always listed, in this order (see `DATA_QUALITY_CHECKS`):
@@ -272,6 +293,10 @@ def data_quality(frame: FrameT) -> FrameT:
     - ``running_with_end``: a running status (running, started, starting, stopping)
       and an ``end``;
     - ``updated_before_created``: ``updated_at`` < ``created_at``;
+    - ``stale_open_session``: an open status (running, started, starting, stopping),
+      no ``end``, and the last update (``updated_at``, else ``created_at``, else
+      ``start``) more than `STALE_AFTER` (24 h) before ``now``: a session the API
+      still calls open that has most likely ended unseen;
     - ``failed_without_failed_webhook``: status "failed" and
       ``ai-deployment-session-failed`` not in ``webhook_events`` (a session without
       any webhook counts: nobody was told it failed);
@@ -289,11 +314,15 @@ def data_quality(frame: FrameT) -> FrameT:
         A sessions frame; ``session_id``, ``status``, ``start``, ``end``,
         ``duration_s``, ``created_at``, ``updated_at``, ``webhook_events`` and ``extra``
         are read.
+    now
+        The instant stale open sessions are judged against. Default: the frame's
+        snapshot time (its latest ``start``, ``end``, ``created_at`` or
+        ``updated_at``), never the wall clock.
 
     Returns
     -------
     polars.DataFrame or polars.LazyFrame
-        Ten rows in the order above: ``check`` (String, a stable snake_case id),
+        Eleven rows in the order above: ``check`` (String, a stable snake_case id),
         ``description`` (String), ``sessions`` (Int64, offending rows) and
         ``examples`` (List(String): up to five distinct offending session ids, sorted,
         a null id last and shown as "<no id>"; empty when the check is clean).
@@ -301,7 +330,7 @@ def data_quality(frame: FrameT) -> FrameT:
     Raises
     ------
     ConfigurationError
-        Missing or mistyped columns.
+        Missing or mistyped columns, or a naive ``now``.
 
     Examples
     --------
@@ -318,40 +347,37 @@ def data_quality(frame: FrameT) -> FrameT:
     ...      "created_at": t(0), "updated_at": t(0)},
     ... ]
     >>> frame = pl.DataFrame(rows, schema=SESSIONS_SCHEMA)
-    >>> data_quality(frame).drop("description")
-    shape: (10, 3)
+    >>> result = data_quality(frame)
+    >>> result.height
+    11
+    >>> result.filter(pl.col("sessions") > 0).drop("description")
+    shape: (4, 3)
     ┌───────────────────────────────┬──────────┬─────────────┐
     │ check                         ┆ sessions ┆ examples    │
     │ ---                           ┆ ---      ┆ ---         │
     │ str                           ┆ i64      ┆ list[str]   │
     ╞═══════════════════════════════╪══════════╪═════════════╡
-    │ duplicate_session_id          ┆ 0        ┆ []          │
     │ null_session_id               ┆ 1        ┆ ["<no id>"] │
     │ end_before_start              ┆ 1        ┆ ["s2"]      │
     │ duration_mismatch             ┆ 1        ┆ ["s2"]      │
-    │ finished_without_end          ┆ 0        ┆ []          │
-    │ running_with_end              ┆ 0        ┆ []          │
-    │ updated_before_created        ┆ 0        ┆ []          │
     │ failed_without_failed_webhook ┆ 1        ┆ ["s2"]      │
-    │ unknown_status                ┆ 0        ┆ []          │
-    │ extra_fields                  ┆ 0        ┆ []          │
     └───────────────────────────────┴──────────┴─────────────┘
     """
-    return _finish(_data_quality(frame), frame)
+    return finish(_data_quality(frame, now), frame)
 
 
-def _data_quality(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    schema = _schema_of(frame)
-    _check_columns(
+def _data_quality(frame: pl.DataFrame | pl.LazyFrame, now: datetime | None) -> pl.LazyFrame:
+    schema = schema_of(frame)
+    check_columns(
         schema,
         {
             "session_id": pl.String(),
             "status": pl.String(),
-            "start": _UTC_US,
-            "end": _UTC_US,
+            "start": UTC_US,
+            "end": UTC_US,
             "duration_s": pl.Float64(),
-            "created_at": _UTC_US,
-            "updated_at": _UTC_US,
+            "created_at": UTC_US,
+            "updated_at": UTC_US,
             "webhook_events": pl.List(pl.String()),
             "extra": pl.String(),
         },
@@ -359,10 +385,10 @@ def _data_quality(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     )
     session_id = pl.col("session_id")
     aggregations = []
-    for i, (flag, _) in enumerate(zip(_quality_flags(), DATA_QUALITY_CHECKS, strict=True)):
+    for i, (flag, _) in enumerate(zip(_quality_flags(now), DATA_QUALITY_CHECKS, strict=True)):
         offending = flag.fill_null(False)
         aggregations += [
-            offending.sum().cast(_COUNT).alias(f"_sessions_{i}"),
+            offending.sum().cast(COUNT).alias(f"_sessions_{i}"),
             session_id.filter(offending)
             .unique()
             .sort(nulls_last=True)
