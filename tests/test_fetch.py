@@ -384,9 +384,9 @@ def test_since_falls_back_to_a_full_fetch_when_pages_are_not_newest_first() -> N
     ("kwargs", "match"),
     [
         ({"since": "2025-06-01T00:00:00"}, "no time zone"),
-        ({"since": "last week"}, "not an ISO-8601"),
+        ({"since": "last week"}, "not a time this library reads"),
         ({"since": "2025-06-02T00:00:00Z", "until": "2025-06-01T00:00:00Z"}, "must be after"),
-        ({"until": 5}, "datetime or ISO-8601"),
+        ({"until": 5}, "must be a datetime, a date or text"),
     ],
 )
 def test_bad_ranges_are_refused(kwargs: dict[str, Any], match: str) -> None:

@@ -146,7 +146,7 @@ class PagingPlanner:
         *,
         lookahead: int = 16,
         since_mode: bool = False,
-        max_rounds: int = 6,
+        max_rounds: int = 20,
     ) -> None:
         if per_page < 1 or lookahead < 1:
             raise ValueError("per_page and lookahead must be >= 1")
@@ -172,6 +172,7 @@ class PagingPlanner:
         self._last_total: int | None = None
         self._outcome: Outcome | None = None
         self._links_at_round = -1
+        self._unions = 0  # links made by shared ids (progress between stitch rounds)
         self._highest = 1  # the highest main page answered
         self._pending: list[PageRequest] = []  # stitches of this round not sent yet
         self._claim_broken = False
@@ -254,8 +255,8 @@ class PagingPlanner:
             if owner is None:
                 self._owner[sid] = index
                 new += 1
-            else:
-                self._uf.union(owner, index)
+            elif self._uf.union(owner, index):
+                self._unions += 1
         seen = _Seen(request, rows, new, total, len(self._seen), answer.oldest_before_since)
         self._seen.append(seen)
         if request.page == 1 and request.purpose == "page" and not self._size:
@@ -409,7 +410,7 @@ class PagingPlanner:
         reread = None if probes else self._reread_probe()
         if probes or reread is not None:
             return probes or [reread]  # type: ignore[list-item]
-        links = len({self._uf.find(s.arrival) for s in self._seen})
+        links = self._unions
         if links == self._links_at_round:
             self._stalled = True
         self._links_at_round = links
