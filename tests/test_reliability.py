@@ -558,7 +558,8 @@ def _collect_failures(
 
 
 @pytest.mark.skip(
-    reason="hangs after the planner rewrite (issue 14, open): to be fixed with the timeout regression"
+    reason="hangs after the planner rewrite (issue 14, open): "
+    "to be fixed with the timeout regression"
 )
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_secrets_and_tokens_never_leak(
