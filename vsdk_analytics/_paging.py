@@ -41,7 +41,10 @@ from typing import Literal
 
 __all__ = ["Outcome", "PageAnswer", "PageRequest", "PagingPlanner"]
 
-Purpose = Literal["page", "stitch", "probe"]
+Purpose = Literal["page", "stitch", "probe", "verify"]
+
+DEFAULT_PER_PAGE = 10
+"""The API's documented default page size, the fallback when a larger one gives nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,11 @@ class PagingPlanner:
         self._first_ids: tuple[str | None, ...] = ()
         self._sandwich: _Seen | None = None  # page 1 re-read unchanged around an empty page 2
         self._full_pages = 1  # full main pages answered (page 1 included): paces speculation
+        self._stop_at: int | None = None  # a main page that failed where the end may lie
+        self._distinct = 0  # session ids seen
+        self._anonymous = 0  # rows without a session id
+        self._main_ids: dict[int, tuple[str | None, ...]] = {}  # first answer of each main page
+        self._verify: dict[int, bool] | None = None  # second pass: page -> same ids as the first
 
     # -- what the fetcher reads -------------------------------------------------------
 
@@ -213,6 +221,8 @@ class PagingPlanner:
         if self._outcome is not None or budget <= 0:
             return []
         if self._next_page == 1:
+            if self._outstanding:
+                return []
             return self._send([PageRequest(1, self._asked)])
         if not self._size:
             return []  # page 1 is still on its way
@@ -247,20 +257,12 @@ class PagingPlanner:
                 self._main_done = False
         self._honoured = max(self._honoured, rows)
         index = self._uf.add()
-        new = 0
-        for sid in answer.ids:
-            if sid is None:
-                continue
-            owner = self._owner.get(sid)
-            if owner is None:
-                self._owner[sid] = index
-                new += 1
-            elif self._uf.union(owner, index):
-                self._unions += 1
+        new = self._record_ids(answer.ids, index)
         seen = _Seen(request, rows, new, total, len(self._seen), answer.oldest_before_since)
         self._seen.append(seen)
         if request.page == 1 and request.purpose == "page" and not self._size:
             self._first_ids = tuple(answer.ids)
+            self._main_ids[1] = self._first_ids
             self._first_page(seen)
         elif request.page == 1 and request.purpose == "probe":
             empty_after = any(
@@ -270,8 +272,29 @@ class PagingPlanner:
             if empty_after and tuple(answer.ids) == self._first_ids:
                 self._sandwich = seen
         elif request.purpose == "page":
+            self._main_ids.setdefault(request.page, tuple(answer.ids))
             self._main_page(seen)
+        elif request.purpose == "verify" and self._verify is not None:
+            self._verify[request.page] = tuple(answer.ids) == self._main_ids.get(request.page)
         self._maybe_finish()
+
+    def _record_ids(self, ids: Sequence[str | None], index: int) -> int:
+        """Link answer ``index`` to the answers sharing its ids; the count of new ids."""
+        new = merged = 0
+        for sid in ids:
+            if sid is None:
+                self._anonymous += 1
+                continue
+            owner = self._owner.get(sid)
+            if owner is None:
+                self._owner[sid] = index
+                new += 1
+            elif self._uf.union(owner, index):
+                merged += 1
+        self._distinct += new
+        # an answer with nothing new that joins one chain only repeats it: no link made
+        self._unions += merged if new else max(merged - 1, 0)
+        return new
 
     def failed(self, request: PageRequest) -> None:
         """A request that gave up after its retries."""
@@ -281,6 +304,12 @@ class PagingPlanner:
             self._highest = max(self._highest, request.page)
         if request.page == 1 and not self._size:
             self._outcome = Outcome(False, "page 1 failed", failed=(request,))
+        elif request.purpose == "page":
+            claimed = self._claimed_pages()
+            if claimed is None or request.page >= claimed:
+                # the end may lie at or past a page that cannot be read: stop looking
+                stop = request.page if self._stop_at is None else min(self._stop_at, request.page)
+                self._stop_at = stop
         self._maybe_finish()
 
     # -- the main pass ----------------------------------------------------------------
@@ -291,6 +320,12 @@ class PagingPlanner:
         return requests
 
     def _first_page(self, seen: _Seen) -> None:
+        if seen.rows == 0 and (seen.total or 0) > 0 and self._asked > DEFAULT_PER_PAGE:
+            # empty beside a positive total: some servers answer a page size they do not
+            # accept with no rows; ask again at the API's documented default size
+            self._asked = DEFAULT_PER_PAGE
+            self._next_page = 1
+            return
         if seen.rows == 0:  # no session exists now, so none existed for the whole fetch
             self._outcome = Outcome(True, per_page=self._asked)
             return
@@ -300,6 +335,8 @@ class PagingPlanner:
             self._main_done = True
 
     def _may_launch(self, page: int) -> bool:
+        if self._stop_at is not None and page > self._stop_at:
+            return False
         highest = self._highest
         claimed = self._claimed_pages()
         ahead = (
@@ -383,6 +420,8 @@ class PagingPlanner:
         return ends
 
     def _proved(self) -> bool:
+        if self._verify and all(self._verify.values()):
+            return True  # every page read twice, the same ids each time
         self._link_by_totals()
         heads = {self._uf.find(s.arrival) for s in self._seen if s.start == 0 and s.rows}
         return any(self._uf.find(e.arrival) in heads for e in self._ends())
@@ -391,7 +430,16 @@ class PagingPlanner:
         if self._outcome is not None or not self._main_done or self._outstanding or self._pending:
             return
         if self._proved():
-            self._outcome = Outcome(True, per_page=self._size)
+            short = self._short_of_honest_total()
+            if short is None:
+                self._outcome = Outcome(True, per_page=self._size)
+            else:
+                self._outcome = Outcome(
+                    False,
+                    short,
+                    unverified=tuple(span for _, span in self._gaps()),
+                    per_page=self._size,
+                )
         elif self._failed:
             self._outcome = Outcome(
                 False,
@@ -400,6 +448,28 @@ class PagingPlanner:
                 failed=tuple(self._failed),
                 per_page=self._size,
             )
+
+    def _short_of_honest_total(self) -> str | None:
+        """Why pages that link up still miss sessions, when one honest total says so.
+
+        Unchanged honest totals are taken to mean nothing changed while paging (the same
+        assumption that links disjoint pages); fewer distinct sessions than that total
+        then means the server served an inconsistent list (a session on two pages, one
+        left out).
+        """
+        if self._since_mode or self._anonymous or not self._honest_totals():
+            return None
+        totals = {s.total for s in self._seen}
+        if len(totals) != 1:
+            return None
+        (total,) = totals
+        if total is None or self._distinct >= total:
+            return None
+        return (
+            f"the server reported {total} sessions on every page, and its last page ended "
+            f"there, but only {self._distinct} distinct sessions came back (the pages are "
+            "inconsistent: a session served twice, or one left out)"
+        )
 
     def _after_main_pass(self) -> list[PageRequest]:
         """Stitch requests for the boundaries not yet proved, or the final verdict."""
@@ -417,6 +487,9 @@ class PagingPlanner:
         gaps = self._gaps()
         requests = list(dict.fromkeys(r for b, _ in gaps if (r := self._stitch(b)) is not None))
         if self._round >= self._max_rounds or self._stalled or not requests:
+            verify = self._second_pass()
+            if verify:
+                return verify
             why = (
                 "the server seems to ignore the page parameter or keeps changing"
                 if self._stalled
@@ -435,6 +508,31 @@ class PagingPlanner:
         self._round += 1
         return requests
 
+    def _second_pass(self) -> list[PageRequest]:
+        """Every main page again, when stitches cannot link them (sizes ignored, too small).
+
+        Allowed once, and only for a clean tiling: pages 1..end answered, each full and all
+        new except a short last one. A deletion that shifts the list between two pages
+        removes a session already read (an arrival is an overlap, not a gap), and a deleted
+        session never comes back; so a second pass with the same ids on every page means
+        no page boundary moved (up to a session arriving and leaving between two answers,
+        the limit that unchanged totals also have).
+        """
+        end = self._end_page
+        if self._verify is not None or self._failed or end is None or self._since_mode:
+            return []
+        size = self._size
+        pages = {s.request.page: s for s in self._seen if s.request.purpose == "page"}
+        for page in range(1, end + 1):
+            s = pages.get(page)
+            if s is None or s.new != s.rows or (page > 1 and s.request.per_page != size):
+                return []
+            if (s.rows < size) != (page == end):
+                return []
+        self._verify = {}
+        first = PageRequest(1, self._asked, "verify")
+        return [first] + [PageRequest(page, size, "verify") for page in range(2, end + 1)]
+
     def _honesty_probe(self) -> list[PageRequest]:
         """The page holding position ``totalItems``, to check a total the pages never reached.
 
@@ -448,12 +546,21 @@ class PagingPlanner:
         (total,) = totals
         if total is None or total <= 0:
             return []
+        if any(s.rows < s.request.per_page and s.end < total for s in self._seen):
+            return []  # the list already ended short of the claim: the total is refuted
         probe = PageRequest(total // self._size + 1, self._size, "probe")
-        if probe in self._asked_before:
-            return []
+        if self._asked_at(probe):
+            return []  # already read: what it says is in the totals check
         if total % self._size == 0:  # empty right at the total: read the full page before too
-            return [PageRequest(total // self._size, self._size, "probe"), probe]
+            before = PageRequest(total // self._size, self._size, "probe")
+            return [before, probe] if not self._asked_at(before) else [probe]
         return [probe]
+
+    def _asked_at(self, request: PageRequest) -> bool:
+        """Whether the same window (page and size) was asked for, whatever the purpose."""
+        return any(
+            r.page == request.page and r.per_page == request.per_page for r in self._asked_before
+        )
 
     def _reread_probe(self) -> PageRequest | None:
         """Page 1 again, when it is all there is and too small to stitch (1 or 2 rows).
