@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import _namespace  # noqa: F401 - registers the `.vsdk` frame namespace
-from ._api import fetch_session, fetch_session_async, fetch_sessions, fetch_sessions_async
+from ._api import (
+    fetch_deployments,
+    fetch_deployments_async,
+    fetch_session,
+    fetch_session_async,
+    fetch_sessions,
+    fetch_sessions_async,
+)
 from ._client import AsyncClient, Client
 from ._credentials import Credentials
 from ._dataset import (
@@ -107,6 +114,8 @@ __all__ = [
     "decode_deployments_page",
     "duration_distribution",
     "duration_histogram",
+    "fetch_deployments",
+    "fetch_deployments_async",
     "fetch_session",
     "fetch_session_async",
     "fetch_sessions",

@@ -21,6 +21,8 @@ from ._progress import ProgressArg
 from ._sync import run_sync
 
 __all__ = [
+    "fetch_deployments",
+    "fetch_deployments_async",
     "fetch_session",
     "fetch_session_async",
     "fetch_sessions",
@@ -260,6 +262,83 @@ def fetch_session(
             credentials,
             base_url=base_url,
             strict=strict,
+            max_retries=max_retries,
+            timeout=timeout,
+            transport=transport,
+        )
+    )
+
+
+async def fetch_deployments_async(
+    credentials: Credentials | None = None,
+    *,
+    base_url: str | None = None,
+    per_page: int = DEFAULT_PER_PAGE,
+    strict: bool = False,
+    allow_incomplete: bool = False,
+    max_retries: int = MAX_RETRIES,
+    timeout: float = READ_TIMEOUT_SECONDS,
+    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+) -> pl.DataFrame:
+    """Every AI deployment of the account (async); see `fetch_deployments`."""
+    async with AsyncClient(
+        credentials,
+        base_url=base_url,
+        max_retries=max_retries,
+        timeout=timeout,
+        transport=transport,
+    ) as client:
+        return await client.fetch_deployments(
+            per_page=per_page, strict=strict, allow_incomplete=allow_incomplete
+        )
+
+
+def fetch_deployments(
+    credentials: Credentials | None = None,
+    *,
+    base_url: str | None = None,
+    per_page: int = DEFAULT_PER_PAGE,
+    strict: bool = False,
+    allow_incomplete: bool = False,
+    max_retries: int = MAX_RETRIES,
+    timeout: float = READ_TIMEOUT_SECONDS,
+    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+) -> pl.DataFrame:
+    """Every AI deployment of the account, from ``GET /ai/v1/ai-deployments``.
+
+    Sessions carry only ``deployment_id``; this list has the names (and tags,
+    descriptions, statuses). It is paged and proved complete like the sessions.
+    Attach the names with `with_deployment_names`.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per deployment, `DEPLOYMENTS_SCHEMA`, in the API's order.
+
+    Raises
+    ------
+    IncompleteFetchError
+        The pages could not prove every deployment was seen (``.sessions`` holds
+        the deployments fetched); ``allow_incomplete=True`` warns instead.
+
+    Examples
+    --------
+    >>> from vsdk_analytics.testing import FakeServer
+    >>> with FakeServer(sessions=200) as server:
+    ...     deployments = fetch_deployments(server.credentials(), base_url=server.url)
+    ...     sessions = fetch_sessions(server.credentials(), base_url=server.url, progress=False)
+    >>> deployments.columns[:2]
+    ['deployment_id', 'name']
+    >>> set(sessions["deployment_id"]) <= set(deployments["deployment_id"])
+    True
+    """
+    return run_sync(
+        lambda: fetch_deployments_async(
+            credentials,
+            base_url=base_url,
+            per_page=per_page,
+            strict=strict,
+            allow_incomplete=allow_incomplete,
             max_retries=max_retries,
             timeout=timeout,
             transport=transport,

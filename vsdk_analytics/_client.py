@@ -37,6 +37,7 @@ from ._constants import (
     READ_TIMEOUT_SECONDS,
 )
 from ._credentials import Credentials
+from ._deployments_fetch import fetch_deployments_frame
 from ._errors import ConfigurationError
 from ._fetch import FetchStats, TimeRange, fetch_frame, fetch_one_frame
 from ._http import TransportName, build_client, resolve_base_url
@@ -246,6 +247,30 @@ class AsyncClient:
         warn_problems(stats.problems, stacklevel=3)
         return frame, stats
 
+    async def fetch_deployments(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        strict: bool = False,
+        allow_incomplete: bool = False,
+    ) -> pl.DataFrame:
+        """Every AI deployment of the account (`DEPLOYMENTS_SCHEMA`), for names and tags.
+
+        Paged and proved complete like the sessions (`fetch_sessions`): every
+        deployment once, or `IncompleteFetchError`. Join the names onto sessions with
+        `with_deployment_names`.
+        """
+        check_client_options(per_page=per_page)
+        requester = await self._get_requester()
+        frame, _ = await fetch_deployments_frame(
+            requester,
+            per_page=per_page,
+            max_concurrency=self._max_concurrency,
+            strict=strict,
+            allow_incomplete=allow_incomplete,
+        )
+        return frame
+
     async def iter_pages(
         self,
         *,
@@ -383,6 +408,20 @@ class Client:
     def fetch_session(self, session_id: str, *, strict: bool = False) -> pl.DataFrame:
         """One session by id (a one-row frame)."""
         return self._run(self._async.fetch_session(session_id, strict=strict))
+
+    def fetch_deployments(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        strict: bool = False,
+        allow_incomplete: bool = False,
+    ) -> pl.DataFrame:
+        """Every AI deployment of the account; see `AsyncClient.fetch_deployments`."""
+        return self._run(
+            self._async.fetch_deployments(
+                per_page=per_page, strict=strict, allow_incomplete=allow_incomplete
+            )
+        )
 
     def iter_pages(self, **options: Any) -> list[pl.DataFrame]:
         """`AsyncClient.iter_pages`, collected (a sync caller cannot stream from the loop)."""

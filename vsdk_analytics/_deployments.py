@@ -3,8 +3,8 @@
 The vendor lists AI deployments beside sessions, paginated the same way (a ``data``
 list and a ``pageInfo`` object), but its page for them is not in hand, so the decoder
 assumes little: each record may have ``deploymentId`` (or ``id``), ``name``, ``tag``,
-``description``, ``status`` and ``createdAt``; any of them may be missing, of the
-wrong type, or joined by fields nobody documented. Nothing is dropped: a value that
+``description``, ``status`` and ``created_at`` (or ``createdAt``); any of them may be
+missing, of the wrong type, or joined by fields nobody documented. Nothing is dropped: a value that
 does not fit is nulled and kept, with every unknown field, in ``extra`` (JSON text),
 with one `DataQualityWarning`; ``strict=True`` raises `SchemaError` instead.
 
@@ -49,7 +49,8 @@ DEPLOYMENTS_SCHEMA: Final = pl.Schema(
 
 _ID_KEYS: Final = ("deploymentId", "id")
 _TEXT_KEYS: Final = (("name", "name"), ("tag", "tag"), ("description", "description"))
-_KNOWN_KEYS: Final = frozenset({*_ID_KEYS, "name", "tag", "description", "status", "createdAt"})
+_CREATED_KEYS: Final = ("createdAt", "created_at")
+_KNOWN_KEYS: Final = frozenset({*_ID_KEYS, *_CREATED_KEYS, "name", "tag", "description", "status"})
 
 _F = TypeVar("_F", pl.DataFrame, pl.LazyFrame)
 
@@ -124,12 +125,17 @@ def _row(record: object, problems: _Problems) -> dict[str, Any]:
             row[column] = value
         else:
             problems.bad(extra, sid, key, value, "should be text")
-    created = record.get("createdAt")
-    if created is not None:
+    # the vendor's sessions say createdAt; the deployments page, as described, created_at
+    present = [k for k in _CREATED_KEYS if record.get(k) is not None]
+    if present:
+        key, created = present[0], record[present[0]]
         parsed = iso_instant(created) if isinstance(created, str) else None
         if parsed is None:
-            problems.bad(extra, sid, "createdAt", created, "is not an ISO-8601 timestamp")
+            problems.bad(extra, sid, key, created, "is not an ISO-8601 timestamp")
         row["created_at"] = parsed
+        for other in present[1:]:
+            if record[other] != created:
+                extra[other] = record[other]  # a second, different creation time: kept
     for key in sorted(record.keys() - _KNOWN_KEYS, key=str):
         extra[str(key)] = record[key]
     row["extra"] = (

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 from urllib.parse import quote
 
 import polars as pl
@@ -50,7 +51,9 @@ from ._paging import PageAnswer, PageRequest, PagingPlanner
 from ._progress import ProgressArg, make_sink
 from ._transport import RequestCounters, Requester
 
-__all__ = ["FetchStats", "TimeRange", "fetch_frame", "fetch_one_frame"]
+__all__ = ["FetchStats", "TimeRange", "execute_plan", "fetch_frame", "fetch_one_frame"]
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -108,6 +111,49 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSIENT)
 
 
+async def execute_plan(
+    planner: PagingPlanner,
+    get: Callable[[PageRequest], Awaitable[T]],
+    accept: Callable[[PageRequest, T], None],
+    *,
+    in_flight: int,
+) -> tuple[dict[PageRequest, BaseException], int]:
+    """Send ``planner``'s requests, at most ``in_flight`` outstanding, until it has a verdict.
+
+    Each answer goes to ``accept`` (which feeds the planner); a request that failed with a
+    transient error after its retries is reported to the planner and kept; any other error
+    cancels the requests in flight and propagates. Returns the failures and the number of
+    requests sent.
+    """
+    tasks: dict[asyncio.Task[T], PageRequest] = {}
+    failed: dict[PageRequest, BaseException] = {}
+    sent = 0
+    try:
+        while True:
+            for request in planner.next_requests(in_flight - len(tasks)):
+                tasks[asyncio.ensure_future(get(request))] = request
+                sent += 1
+            if planner.done or not tasks:
+                break
+            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                request = tasks.pop(task)
+                error = task.exception()
+                if error is None:
+                    accept(request, task.result())
+                elif _transient(error):
+                    failed[request] = error
+                    planner.failed(request)
+                else:
+                    raise error
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return failed, sent
+
+
 @dataclass(slots=True)
 class _Page:
     request: PageRequest
@@ -161,31 +207,9 @@ class _Run:
         return self._finish()
 
     async def _execute(self) -> None:
-        planner = self._planner
-        tasks: dict[asyncio.Task[ParsedPage], PageRequest] = {}
-        try:
-            while True:
-                for request in planner.next_requests(self._in_flight_cap - len(tasks)):
-                    tasks[asyncio.ensure_future(self._get(request))] = request
-                    self._sent += 1
-                if planner.done or not tasks:
-                    break
-                finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    request = tasks.pop(task)
-                    error = task.exception()
-                    if error is None:
-                        self._accept(request, task.result())
-                    elif _transient(error):
-                        self._failed[request] = error
-                        planner.failed(request)
-                    else:
-                        raise error
-        finally:
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+        self._failed, self._sent = await execute_plan(
+            self._planner, self._get, self._accept, in_flight=self._in_flight_cap
+        )
 
     async def _get(self, request: PageRequest) -> ParsedPage:
         page = request.page

@@ -1,0 +1,156 @@
+"""Fetch the deployments list: the sessions' paging proof, applied to deployment ids.
+
+``GET /ai/v1/ai-deployments`` pages like the sessions list, so the same `PagingPlanner`
+decides what to request and whether the pages prove the list complete (ids shared
+between pages, a short last page, honest totals, stitches), and the same
+`execute_plan` runs it. Pages are decoded by `decode_deployments_page`; the frame is
+`DEPLOYMENTS_SCHEMA`, one row per deployment id (the last answer wins), in the API's
+order. The rule holds as for sessions: every deployment, or `IncompleteFetchError`
+(``allow_incomplete=True``: the partial frame and a `CompletenessWarning`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import polars as pl
+
+from ._constants import DEPLOYMENTS_PATH
+from ._deployments import (
+    DEPLOYMENTS_SCHEMA,
+    DeploymentsPage,
+    decode_deployments_page,
+    warn_page_problems,
+)
+from ._errors import CompletenessWarning, IncompleteFetchError
+from ._fetch import FetchStats, execute_plan
+from ._paging import PageAnswer, PageRequest, PagingPlanner
+from ._transport import Requester
+
+__all__ = ["fetch_deployments_frame"]
+
+
+async def fetch_deployments_frame(
+    requester: Requester,
+    *,
+    per_page: int,
+    max_concurrency: int,
+    strict: bool = False,
+    allow_incomplete: bool = False,
+) -> tuple[pl.DataFrame, FetchStats]:
+    """Every deployment of the account, as one `DEPLOYMENTS_SCHEMA` frame, and the stats.
+
+    Raises
+    ------
+    IncompleteFetchError
+        The pages could not prove the list complete; ``.sessions`` holds the
+        deployments fetched.
+    """
+    stats = FetchStats()
+    started = time.perf_counter()
+    before = requester.counters.snapshot()
+    planner = PagingPlanner(per_page, lookahead=max(2 * max_concurrency, 4))
+    pages: list[tuple[PageRequest, DeploymentsPage]] = []
+
+    async def get(request: PageRequest) -> DeploymentsPage:
+        async def parse(body: bytes) -> DeploymentsPage:
+            return decode_deployments_page(body, strict=strict)
+
+        return await requester.get(
+            DEPLOYMENTS_PATH,
+            {"page": request.page, "perPage": request.per_page},
+            where=f"deployments page {request.page}"
+            + ("" if request.purpose == "page" else f" (of {request.per_page})"),
+            page=request.page,
+            parse=parse,
+        )
+
+    def accept(request: PageRequest, page: DeploymentsPage) -> None:
+        pages.append((request, page))
+        planner.feed(PageAnswer(request, page.ids, page.total_items))
+
+    try:
+        failed, sent = await execute_plan(
+            planner, get, accept, in_flight=max(2 * max_concurrency, 4)
+        )
+    finally:
+        now = requester.counters
+        stats.requests = now.requests - before.requests
+        stats.retries = now.retries - before.retries
+        stats.throttled = now.throttled - before.throttled
+        stats.seconds = time.perf_counter() - started
+    warn_page_problems((page for _, page in pages), stacklevel=4)
+    frame = _assemble(pages)
+    stats.pages, stats.sessions, stats.stitches = sent, frame.height, planner.stitches
+    outcome = planner.outcome()
+    stats.per_page = outcome.per_page or planner.per_page
+    if outcome.complete:
+        return frame, stats
+    cause = next(iter(failed.values()), None)
+    if not pages and cause is not None:
+        raise cause
+    missing = sorted({r.page for r in outcome.failed})
+    message = (
+        f"incomplete deployments fetch: {outcome.reason}"
+        + (f" (first failure: {cause})" if cause is not None else "")
+        + f"; {frame.height} deployments fetched"
+        + (f"; failed pages (at {outcome.per_page} per page): {missing[:10]}" if missing else "")
+        + "; the deployments fetched are in .sessions"
+    )
+    if allow_incomplete:
+        warnings.warn(message, CompletenessWarning, stacklevel=4)
+        return frame, stats
+    raise IncompleteFetchError(
+        message,
+        sessions=frame,
+        missing_pages=missing,
+        per_page=outcome.per_page,
+        unverified=list(outcome.unverified),
+        reason=outcome.reason,
+    ) from cause
+
+
+def _assemble(pages: list[tuple[PageRequest, DeploymentsPage]]) -> pl.DataFrame:
+    """One row per deployment id (the latest answer wins), id-less rows kept, in list order.
+
+    List order: main pages by number, then what only extra requests saw.
+    """
+    if not pages:
+        return DEPLOYMENTS_SCHEMA.to_frame()
+    ordered = sorted(
+        enumerate(pages),
+        key=lambda item: (item[1][0].purpose != "page", item[1][0].start, item[0]),
+    )
+    parts = [
+        page.frame.with_columns(pl.lit(arrival, pl.Int64()).alias("_arrival"))
+        for arrival, (_, page) in ordered
+    ]
+    frame = pl.concat(parts, how="vertical").with_row_index("_order")
+    with_id = frame.filter(pl.col("deployment_id").is_not_null())
+    latest = with_id.sort("_arrival").unique("deployment_id", keep="last")
+    first_seen = with_id.group_by("deployment_id").agg(pl.col("_order").min().alias("_first"))
+    latest = latest.join(first_seen, on="deployment_id").with_columns(
+        pl.col("_first").alias("_order")
+    )
+    anonymous = frame.filter(
+        pl.col("deployment_id").is_null() & pl.col("_arrival").is_in(_main(ordered))
+    )
+    return (
+        pl.concat([latest.drop("_first"), anonymous], how="vertical")
+        .sort("_order")
+        .drop("_order", "_arrival")
+        .select(DEPLOYMENTS_SCHEMA.names())
+        .cast(DEPLOYMENTS_SCHEMA)
+    )
+
+
+def _main(ordered: list[tuple[int, tuple[PageRequest, DeploymentsPage]]]) -> list[int]:
+    """Arrivals of the first answer of each main page (id-less rows are kept from those)."""
+    seen: set[int] = set()
+    keep: list[int] = []
+    for arrival, (request, _) in ordered:
+        if request.purpose == "page" and request.page not in seen:
+            seen.add(request.page)
+            keep.append(arrival)
+    return keep
