@@ -186,6 +186,20 @@ def test_lossless_coercions() -> None:
     assert not parsed.problems
 
 
+@pytest.mark.parametrize("number", [2**53 + 1, -(2**53) - 1, 2**64 + 3, 10**40 + 7])
+def test_big_integers_in_text_fields_keep_their_exact_digits(number: int) -> None:
+    """Beyond float precision too: the column holds the exact decimal text (strict: raises)."""
+    body = page([record(0, deploymentId=number, tag=number)])
+    parsed = parse_page(body)
+    row = parsed.rows.row(0, named=True)
+    assert row["deployment_id"] == row["tag"] == str(number)
+    assert row["extra"] is None
+    assert not parsed.problems
+    with pytest.raises(SchemaError, match="field 'deploymentId' should be text") as info:
+        parse_page(body, page=2, strict=True)
+    assert info.value.field == "deploymentId"
+
+
 def test_non_object_records_keep_their_row() -> None:
     parsed = parse_page(page([record(0), "garbage", None, 7]))
     assert parsed.rows.height == 4

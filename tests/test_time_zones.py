@@ -109,6 +109,55 @@ def test_peak_concurrency_uses_the_same_local_periods(zone: str, every: str) -> 
         assert peak_at is None or local_period(peak_at, zone, every) == p
 
 
+# Lord Howe moves its clocks by 30 minutes: back at 02:00 on 2024-04-07 (+11:00 to
+# +10:30), forward at 02:00 on 2024-10-06. Its local hours then start at :30 UTC.
+LORD_HOWE_WINDOWS = [datetime(2024, 4, 5, 12, tzinfo=UTC), datetime(2024, 10, 4, 12, tzinfo=UTC)]
+
+
+def frame_around_lord_howe_shifts() -> pl.DataFrame:
+    starts = [
+        first + timedelta(minutes=i)
+        for first in LORD_HOWE_WINDOWS
+        for i in range(0, 3 * 24 * 60, 7)
+    ]
+    return sessions(
+        [
+            {"start": t, "end": t + timedelta(minutes=5), "updated_at": t + timedelta(minutes=5)}
+            for t in starts
+        ]
+    )
+
+
+def zoneinfo_periods(lo: datetime, hi: datetime, zone: str, every: str) -> list[datetime]:
+    """Every local period start from ``lo``'s to ``hi``'s (offsets change on quarter hours)."""
+    found = set()
+    t = lo
+    while t <= hi:
+        found.add(local_period(t, zone, every))
+        t += timedelta(minutes=15)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("every", ["1d", "1h"])
+def test_periods_follow_a_30_minute_dst_shift(every: str) -> None:
+    zone = "Australia/Lord_Howe"
+    frame = frame_around_lord_howe_shifts()
+    result = both(sessions_over_time, frame, every=every, time_zone=zone)
+    got = dict(zip(utc_list(result["period_start"]), result["sessions"].to_list(), strict=True))
+    expected = Counter(local_period(t, zone, every) for t in frame["start"].to_list())
+    assert {k: v for k, v in got.items() if v} == dict(expected)
+    assert sum(got.values()) == frame.height  # no session left out
+    first, last = frame["start"].min(), frame["start"].max()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    assert list(got) == zoneinfo_periods(first, last, zone, every)  # and no period missing
+    if every == "1h":
+        assert {t.minute for t in got} == {0, 30}
+    peaks = both(peak_concurrency, frame, every=every, time_zone=zone)
+    assert set(utc_list(peaks["period_start"])) >= {k for k, v in got.items() if v}
+    for p, peak_at in zip(utc_list(peaks["period_start"]), utc_list(peaks["peak_at"]), strict=True):
+        assert peak_at is None or local_period(peak_at, zone, every) == p
+
+
 def test_utc_is_the_default_and_bad_zones_are_refused() -> None:
     frame = frame_around_dst()
     assert sessions_over_time(frame).equals(sessions_over_time(frame, time_zone="UTC"))

@@ -277,10 +277,7 @@ def _text(
 ) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
-        c.bad(extra, sid, key, value, "should be text")  # an odd number: kept exact in extra
-        return None
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, (bool, int, float)):  # kept as its JSON text, exact for any int
         if c.strict:
             c.bad(extra, sid, key, value, "should be text")
         return json_text(value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
@@ -99,8 +100,11 @@ def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = N
     return str(url).rstrip("/")
 
 
-def _aiohttp_session(limits: httpx.Limits) -> Callable[[], Any]:
+def _aiohttp_session(limits: httpx.Limits, tls: ssl.SSLContext) -> Callable[[], Any]:
     """A factory of aiohttp sessions that never resend a request behind our back.
+
+    Its sessions connect with ``tls``, the transport's own ``ssl_context`` (one
+    context per client, so what the transport reports is what the sockets check).
 
     aiohttp silently resends an idempotent request once when a pooled connection drops;
     our retry loop already retries (and counts) it, so each attempt would go out twice.
@@ -114,7 +118,7 @@ def _aiohttp_session(limits: httpx.Limits) -> Callable[[], Any]:
         connector = aiohttp.TCPConnector(
             limit=limits.max_connections or 0,
             keepalive_timeout=limits.keepalive_expiry,
-            ssl=httpx.create_ssl_context(),
+            ssl=tls,
         )
         session = aiohttp.ClientSession(connector=connector, trust_env=False)
         session._retry_connection = False
@@ -145,7 +149,12 @@ def build_client(
     if transport == "aiohttp":
         from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - imported when used
 
-        chosen = AiohttpTransport(limits=limits, trust_env=False, client=_aiohttp_session(limits))
+        # certificates and host names checked (CERT_REQUIRED, check_hostname), CAs from
+        # certifi or SSL_CERT_FILE / SSL_CERT_DIR, as httpx's own transport does
+        tls = httpx.create_ssl_context()
+        chosen = AiohttpTransport(
+            verify=tls, limits=limits, trust_env=False, client=_aiohttp_session(limits, tls)
+        )
     elif transport == "httpx":
         chosen = httpx.AsyncHTTPTransport(limits=limits, retries=0)
     elif isinstance(transport, httpx.AsyncBaseTransport):

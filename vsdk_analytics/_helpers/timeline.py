@@ -16,6 +16,8 @@ at :30 UTC in Asia/Kolkata) and ``period_start`` is a ``Datetime("us", time_zone
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
@@ -197,6 +199,42 @@ def effective_end(now: datetime | None = None) -> pl.Expr:
     )
 
 
+_QUARTER_HOUR_NS: Final = 15 * 60 * 10**9
+_UNIT_NS: Final = {
+    "ns": 1,
+    "us": 10**3,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+_UNIT: Final = re.compile(r"(\d+)(ns|us|ms|mo|s|m|h|d|w|q|y)")
+
+
+def _grid_step(every: str | timedelta) -> str | timedelta:
+    """The step that reaches every local period start between two of them.
+
+    A calendar ``every`` ("1d", "1w", "1mo"...) steps through the local calendar.
+    A fixed one ("1h", "90m") steps in absolute time, so where a zone's offset changes
+    by less than ``every`` (Australia/Lord_Howe's DST moves clocks by 30 minutes) the
+    local periods no longer start one ``every`` apart. Every zone's offsets and their
+    changes are whole quarter hours (since the 1970s), so every local period start is
+    a multiple of gcd(``every``, 15 minutes) after the first one: that is the step
+    (``every`` itself when it divides 15 minutes).
+    """
+    if isinstance(every, timedelta):
+        nanos = every // timedelta(microseconds=1) * 1000
+    else:
+        parts = _UNIT.findall(every)
+        if any(unit not in _UNIT_NS for _, unit in parts):
+            return every
+        nanos = sum(int(n) * _UNIT_NS[unit] for n, unit in parts)
+    step = math.gcd(nanos, _QUARTER_HOUR_NS)
+    if step == nanos:
+        return every
+    return timedelta(microseconds=step // 1000) if step % 1000 == 0 else f"{step}ns"
+
+
 def period_grid(
     lf: pl.LazyFrame,
     groups: list[str],
@@ -207,19 +245,32 @@ def period_grid(
     """Every period start from the first to the last (both truncated), per group.
 
     ``first`` and ``last`` are instants already in the time zone of the periods; the
-    grid steps through that zone's calendar, so DST days are 23 or 25 hours long.
+    grid follows that zone's calendar and clock: DST days are 23 or 25 hours long, and
+    after a 30-minute shift the local hours start at :30 UTC instead of :00. The grid
+    is the truncation of finer steps (`_grid_step`), so it holds exactly the starts
+    ``Expr.dt.truncate`` gives, the ones the counts are keyed by.
     """
     bounds = [
         first.min().dt.truncate(every).alias("_lo"),
         last.max().dt.truncate(every).alias("_hi"),
     ]
     spans = lf.group_by(groups).agg(bounds) if groups else lf.select(bounds)
-    return (
-        spans.with_columns(pl.datetime_ranges("_lo", "_hi", every).alias("period_start"))
+    step = _grid_step(every)
+    grid = (
+        spans.with_columns(pl.datetime_ranges("_lo", "_hi", step).alias("period_start"))
         .explode("period_start")
         .drop_nulls("period_start")
         .select(*groups, "period_start")
     )
+    if step == every:
+        return grid
+    # The periods of `first` and `last` themselves too, in case an offset was off the
+    # quarter hour (local mean time, before about 1900): never a period left out.
+    seen = [
+        lf.select(*groups, expr.dt.truncate(every).alias("period_start")) for expr in (first, last)
+    ]
+    fine = grid.with_columns(pl.col("period_start").dt.truncate(every))
+    return pl.concat([fine, *seen]).drop_nulls("period_start").unique(maintain_order=True)
 
 
 def _check_statuses(statuses: object) -> tuple[str, ...]:
