@@ -7,77 +7,140 @@ The data flow: `Credentials` -> HTTP client -> page fetcher (`fetch_sessions`)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from . import _namespace  # noqa: F401 - registers the `.vsdk` frame namespace
-from ._api import (
-    fetch_deployments,
-    fetch_deployments_async,
-    fetch_session,
-    fetch_session_async,
-    fetch_sessions,
-    fetch_sessions_async,
-)
-from ._client import AsyncClient, Client
-from ._credentials import Credentials
-from ._dataset import (
-    Provenance,
-    SyncReport,
-    format_sync_report,
-    parquet_info,
-    read_parquet,
-    scan_parquet,
-    sync_sessions,
-    sync_sessions_async,
-    write_parquet,
-)
-from ._deployments import (
-    DEPLOYMENTS_SCHEMA,
-    DeploymentsPage,
-    decode_deployments_page,
-    normalize_deployments,
-    with_deployment_names,
-)
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    CompletenessWarning,
-    ConfigurationError,
-    CredentialsError,
-    CredentialsWarning,
-    DataQualityWarning,
-    DatasetConflictError,
-    IncompleteFetchError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseFormatError,
-    SchemaError,
-    ServerError,
-    VideoSDKError,
-    VideoSDKWarning,
-)
-from ._helpers import (
-    data_quality,
-    duration_distribution,
-    duration_histogram,
-    peak_concurrency,
-    sessions_over_time,
-    snapshot_time,
-    status_breakdown,
-    tag_counts,
-    unnest_metadata,
-    webhook_coverage,
-)
-from ._normalize import normalize_sessions
-from ._progress import FetchProgress
-from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._api import (
+        fetch_deployments,
+        fetch_deployments_async,
+        fetch_session,
+        fetch_session_async,
+        fetch_sessions,
+        fetch_sessions_async,
+    )
+    from ._client import AsyncClient, Client
+    from ._credentials import Credentials
+    from ._dataset import (
+        Provenance,
+        SyncReport,
+        format_sync_report,
+        parquet_info,
+        read_parquet,
+        scan_parquet,
+        sync_sessions,
+        sync_sessions_async,
+        write_parquet,
+    )
+    from ._deployments import (
+        DEPLOYMENTS_SCHEMA,
+        DeploymentsPage,
+        decode_deployments_page,
+        normalize_deployments,
+        with_deployment_names,
+    )
+    from ._errors import (
+        APIConnectionError,
+        APIError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        CompletenessWarning,
+        ConfigurationError,
+        CredentialsError,
+        CredentialsWarning,
+        DataQualityWarning,
+        DatasetConflictError,
+        IncompleteFetchError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseFormatError,
+        SchemaError,
+        ServerError,
+        VideoSDKError,
+        VideoSDKWarning,
+    )
+    from ._helpers import (
+        data_quality,
+        duration_distribution,
+        duration_histogram,
+        peak_concurrency,
+        sessions_over_time,
+        snapshot_time,
+        status_breakdown,
+        tag_counts,
+        unnest_metadata,
+        webhook_coverage,
+    )
+    from ._normalize import normalize_sessions
+    from ._progress import FetchProgress
+    from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
+
     __version__: str
+
+# Public name -> the module defining it. Importing the package imports none of them
+# (so `import vsdk_analytics` is quick: Polars and httpx load on first use).
+_EXPORTS: dict[str, str] = {
+    "fetch_deployments": "_api",
+    "fetch_deployments_async": "_api",
+    "fetch_session": "_api",
+    "fetch_session_async": "_api",
+    "fetch_sessions": "_api",
+    "fetch_sessions_async": "_api",
+    "AsyncClient": "_client",
+    "Client": "_client",
+    "Credentials": "_credentials",
+    "Provenance": "_dataset",
+    "SyncReport": "_dataset",
+    "format_sync_report": "_dataset",
+    "parquet_info": "_dataset",
+    "read_parquet": "_dataset",
+    "scan_parquet": "_dataset",
+    "sync_sessions": "_dataset",
+    "sync_sessions_async": "_dataset",
+    "write_parquet": "_dataset",
+    "DEPLOYMENTS_SCHEMA": "_deployments",
+    "DeploymentsPage": "_deployments",
+    "decode_deployments_page": "_deployments",
+    "normalize_deployments": "_deployments",
+    "with_deployment_names": "_deployments",
+    "APIConnectionError": "_errors",
+    "APIError": "_errors",
+    "APIStatusError": "_errors",
+    "APITimeoutError": "_errors",
+    "AuthenticationError": "_errors",
+    "CompletenessWarning": "_errors",
+    "ConfigurationError": "_errors",
+    "CredentialsError": "_errors",
+    "CredentialsWarning": "_errors",
+    "DataQualityWarning": "_errors",
+    "DatasetConflictError": "_errors",
+    "IncompleteFetchError": "_errors",
+    "NotFoundError": "_errors",
+    "PermissionDeniedError": "_errors",
+    "RateLimitError": "_errors",
+    "ResponseFormatError": "_errors",
+    "SchemaError": "_errors",
+    "ServerError": "_errors",
+    "VideoSDKError": "_errors",
+    "VideoSDKWarning": "_errors",
+    "data_quality": "_helpers",
+    "duration_distribution": "_helpers",
+    "duration_histogram": "_helpers",
+    "peak_concurrency": "_helpers",
+    "sessions_over_time": "_helpers",
+    "snapshot_time": "_helpers",
+    "status_breakdown": "_helpers",
+    "tag_counts": "_helpers",
+    "unnest_metadata": "_helpers",
+    "webhook_coverage": "_helpers",
+    "normalize_sessions": "_normalize",
+    "FetchProgress": "_progress",
+    "SCHEMA_VERSION": "_schema",
+    "SESSIONS_SCHEMA": "_schema",
+}
 
 __all__ = [
     "DEPLOYMENTS_SCHEMA",
@@ -140,7 +203,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> str:
+def __getattr__(name: str) -> Any:
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
@@ -148,4 +211,18 @@ def __getattr__(name: str) -> str:
             return version("vsdk-analytics")
         except PackageNotFoundError:  # pragma: no cover - a source tree, not installed
             return "0+unknown"
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    importlib.import_module(f"{__name__}._namespace")  # the `.vsdk` frame namespace
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if "polars" in sys.modules:  # Polars is loaded already: register `.vsdk` now, it is cheap
+    importlib.import_module(f"{__name__}._namespace")
