@@ -28,6 +28,7 @@ import math
 import os
 import platform
 import queue
+import resource
 import shutil
 import statistics
 import subprocess
@@ -82,14 +83,20 @@ class Tool:
     concurrent: bool  # takes --concurrency (ours); the others are sequential by design
     fixed_args: tuple[str, ...] = ()
     fixed_concurrency: int | None = None
+    library_defaults: bool = False  # run as a user does: no --concurrency, the defaults
 
     def concurrency(self, scenario_default: int) -> int:
+        if self.library_defaults:
+            from vsdk_analytics._constants import DEFAULT_MAX_CONCURRENCY  # noqa: PLC0415
+
+            return DEFAULT_MAX_CONCURRENCY
         if self.fixed_concurrency is not None:
             return self.fixed_concurrency
         return scenario_default if self.concurrent else 1
 
     def args(self, concurrency: int) -> list[str]:
-        extra = ["--concurrency", str(concurrency)] if self.concurrent else []
+        passes = self.concurrent and not self.library_defaults
+        extra = ["--concurrency", str(concurrency)] if passes else []
         return [*extra, *self.fixed_args]
 
     def missing(self) -> list[str]:
@@ -97,11 +104,30 @@ class Tool:
 
 
 BASELINE = "vsdk"
+FASTEST = "fastest"
 _OURS = ("polars", "vsdk_analytics", "pyarrow")
 TOOLS: dict[str, Tool] = {
     t.key: t
     for t in (
         Tool("vsdk", "vsdk-analytics", "vsdk", "vsdk_peer.py", _OURS, concurrent=True),
+        Tool(
+            "vsdk-default",
+            "vsdk-analytics (defaults)",
+            "vsdk",
+            "vsdk_peer.py",
+            _OURS,
+            concurrent=True,
+            library_defaults=True,
+        ),
+        Tool(
+            FASTEST,
+            "aiohttp + msgspec + Polars script",
+            "script",
+            "fastest_peer.py",
+            ("aiohttp", "msgspec", "polars"),
+            concurrent=True,
+            fixed_concurrency=16,
+        ),
         Tool(
             "vsdk-c1",
             "vsdk-analytics c=1",
@@ -141,6 +167,7 @@ class Run:
     wall_s: float | None = None
     peak_rss_mb: float | None = None
     fetch_s: float | None = None
+    cpu_s: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None
 
@@ -151,6 +178,8 @@ def child_env() -> dict[str, str]:
     for name in _PROXY_VARS:
         env.pop(name, None)
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    # as users run it: with byte-code caches (warm_up compiles them once, untimed)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["RUNTIME__DLTHUB_TELEMETRY"] = "false"  # dlt: no anonymous telemetry
     return env
 
@@ -220,6 +249,7 @@ def run_tool(
         *tool.args(concurrency),
     ]
     try:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.Popen(
             cmd,
@@ -237,6 +267,8 @@ def run_tool(
             proc.communicate()
             return Run(failure=f"timed out after {timeout:g} s")
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # this child, now reaped
+        cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
         report = _report_line(stdout)
         if report is None:
             return Run(failure=f"exit {proc.returncode}, no report: {_tail(stderr)}"[:300])
@@ -244,6 +276,7 @@ def run_tool(
         run = Run(
             peak_rss_mb=rss_kb / 1024 if isinstance(rss_kb, int) else None,
             fetch_s=report.get("fetch_s"),
+            cpu_s=cpu,
             details=report.get("details") or {},
         )
         if report.get("error") or proc.returncode != 0:
@@ -352,6 +385,8 @@ def warm_up(tools: Sequence[Tool]) -> subprocess.Popen[bytes]:
     if any(t.key == "dlt" for t in tools):
         modules.append("dlt.sources.rest_api")
     code = "; ".join(f"import {m}" for m in modules)
+    code += "; import compileall, vsdk_analytics; compileall.compile_dir("
+    code += "vsdk_analytics.__path__[0], quiet=1)"
     return subprocess.Popen(
         [sys.executable, "-c", code],
         env=child_env(),
@@ -396,6 +431,22 @@ class Row:
     @property
     def fetch_s(self) -> float | None:
         return self._median([r.fetch_s for r in self.runs])
+
+    @property
+    def cpu_s(self) -> float | None:
+        return self._median([r.cpu_s for r in self.runs])
+
+    def phases(self) -> dict[str, float]:
+        """The median of each phase the tool reported (ours: import, fetch, decode, ...)."""
+        names: dict[str, None] = {}
+        for r in self.runs:
+            names.update(dict.fromkeys(r.details.get("phases") or {}))
+        out = {}
+        for name in names:
+            value = self._median([(r.details.get("phases") or {}).get(name) for r in self.runs])
+            if value is not None:
+                out[name] = value
+        return out
 
     def ids_cell(self) -> str:
         if self.skipped is not None:
@@ -459,6 +510,53 @@ def table(rows: Sequence[Row]) -> str:
             _num(row.fetch_s),
             row.ids_cell(),
             ratio_cell(row, baseline),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+COMPARE_HEADER = (
+    "scenario",
+    "tool",
+    "in flight",
+    "wall s",
+    "vs fastest peer",
+    "peak RSS MB",
+    "RSS vs peer",
+    "CPU s",
+    "ids",
+    "phases (s)",
+)
+
+
+def compare_table(rows: Sequence[Row]) -> str:
+    """``--compare``: per scenario, each tool's wall, RSS and CPU against the fastest peer."""
+    lines = [
+        "| " + " | ".join(COMPARE_HEADER) + " |",
+        "|" + "|".join("---" for _ in COMPARE_HEADER) + "|",
+    ]
+    for row in rows:
+        peer = next((r for r in rows if r.scenario is row.scenario and r.tool.key == FASTEST), None)
+        wall_ratio = rss_ratio = "—"
+        if peer is not None and peer.ok and row.ok and row.tool.key != FASTEST:
+            if peer.wall_s and row.wall_s is not None:
+                wall_ratio = f"{row.wall_s / peer.wall_s:.2f}x"
+            if peer.peak_rss_mb and row.peak_rss_mb is not None:
+                rss_ratio = f"{row.peak_rss_mb / peer.peak_rss_mb:.2f}x"
+        elif row.tool.key == FASTEST:
+            wall_ratio = rss_ratio = "peer"
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in row.phases().items()) or "—"
+        cells = [
+            row.scenario.key,
+            row.tool.name,
+            str(row.concurrency),
+            _num(row.wall_s),
+            wall_ratio,
+            _num(row.peak_rss_mb, 0),
+            rss_ratio,
+            _num(row.cpu_s),
+            row.ids_cell(),
+            phases,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -558,7 +656,7 @@ def markdown(rows: Sequence[Row], config: Config, command: str) -> str:
         "",
         "## Results",
         "",
-        table(rows),
+        compare_table(rows) if config.compare else table(rows),
         "",
     ]
     floor = floor_report(rows)
@@ -602,6 +700,7 @@ class Config:
     markdown: Path | None
     concurrency: dict[str, int]
     sessions: dict[str, int]
+    compare: bool = False
 
     def concurrency_of(self, sc: Scenario) -> int:
         return self.concurrency.get(sc.key, self.concurrency.get("*", sc.concurrency))
@@ -679,19 +778,31 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         "--timeout", type=float, default=None, help="seconds per run (default 3600; quick 300)"
     )
     p.add_argument("--markdown", type=Path, default=None, help="also write the report here")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="the library at its defaults against the fastest peer (a hand-written aiohttp + "
+        "msgspec + Polars script) and any --peers, interleaved; ratios to that peer, CPU "
+        "seconds and the library's phases",
+    )
     args = p.parse_args(argv)
+    peers = list(args.peers)
+    if args.compare:
+        explicit = "--peers" in (sys.argv[1:] if argv is None else argv)
+        peers = list(dict.fromkeys(["vsdk-default", FASTEST, *(peers if explicit else [])]))
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     if repeat < 1:
         p.error("--repeat must be >= 1")
     return Config(
         scenarios=tuple(SCENARIOS[k] for k in SCENARIOS if k in args.scenarios),
-        tools=tuple(TOOLS[k] for k in TOOLS if k in args.peers),
+        tools=tuple(TOOLS[k] for k in TOOLS if k in peers),
         repeat=repeat,
         quick=args.quick,
         timeout=args.timeout or (300.0 if args.quick else 3600.0),
         markdown=args.markdown,
         concurrency=args.concurrency,
         sessions=args.sessions,
+        compare=args.compare,
     )
 
 
@@ -794,7 +905,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for prepared in plan:
             run_scenario(prepared, config, workdir)
     rows = [row for prepared in plan for row in prepared.rows]
-    print(table(rows))
+    print(compare_table(rows) if config.compare else table(rows))
     floor = floor_report(rows)
     if floor:
         print()

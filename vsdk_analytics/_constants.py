@@ -23,7 +23,9 @@ ENV_BASE_URL: Final = "VIDEOSDK_API_BASE_URL"
 """The base URL, this library's older name (an alias of `ENV_API_ENDPOINT`)."""
 
 DEFAULT_PER_PAGE: Final = 100
-DEFAULT_MAX_CONCURRENCY: Final = 8
+DEFAULT_MAX_CONCURRENCY: Final = 16
+"""Requests in flight by default: at 50-150 ms latency 8 left the fetch waiting on round
+trips (docs/benchmarks.md); the limiter lowers it when the server answers 429."""
 
 TOKEN_TTL_SECONDS: Final = 120 * 60
 """Lifetime of a minted token (the vendor's examples use 120 minutes)."""

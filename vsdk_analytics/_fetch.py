@@ -75,6 +75,12 @@ class FetchStats:
     early_stop: bool = False
     sessions: int = 0
     seconds: float = 0.0
+    """Wall time of the whole fetch."""
+    decode_seconds: float = 0.0
+    """Time spent decoding bodies (probe, typed read, completion), summed over pages; it
+    overlaps the requests in flight."""
+    frame_seconds: float = 0.0
+    """Time assembling the pages into the final frame, after the last answer."""
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -214,14 +220,22 @@ class _Run:
     async def _get(self, request: PageRequest) -> ParsedPage:
         page = request.page
 
+        def timed_read(typed_body: bytes) -> tuple[pl.DataFrame | None, float]:
+            started = time.perf_counter()
+            return read_typed(typed_body), time.perf_counter() - started
+
         async def parse(body: bytes) -> ParsedPage:
+            started = time.perf_counter()
             parsed = probe_page(body, page=page, strict=self._strict)
+            self._stats.decode_seconds += time.perf_counter() - started
             if not parsed.pending:
                 return parsed
             # Polars reads without the GIL: overlap it with the next probe and socket reads.
-            return complete_page(
-                parsed, body, await asyncio.to_thread(read_typed, parsed.typed_body)
-            )
+            read, seconds = await asyncio.to_thread(timed_read, parsed.typed_body)
+            started = time.perf_counter() - seconds  # the thread's time, added on this loop
+            parsed = complete_page(parsed, body, read)
+            self._stats.decode_seconds += time.perf_counter() - started
+            return parsed
 
         return await self._requester.get(
             SESSIONS_PATH,
@@ -278,10 +292,12 @@ class _Run:
         return ok and (below is None or last >= below[0])  # type: ignore[operator]
 
     def _finish(self) -> pl.DataFrame:
+        started = time.perf_counter()
         ordered = [p.parsed for p in sorted(self._pages, key=lambda p: p.arrival)]
         rows, problems = assemble(ordered, strict=self._strict)
         self._stats.problems.extend(problems)
         frame = self._range.apply(combine_pages([rows]))
+        self._stats.frame_seconds = time.perf_counter() - started
         outcome = self._planner.outcome()
         totals = [p.parsed.total_items for p in self._pages if p.parsed.total_items is not None]
         stats = self._stats
