@@ -86,7 +86,7 @@ def normalizer(tool: str) -> Normalizer:
         def parse_page(body: bytes, page: int) -> Any:
             parsed = probe_page(body, page=page)
             if parsed.pending:
-                return complete_page(parsed, body, read_typed(parsed.typed_body))
+                return complete_page(parsed, body, read_typed(parsed))
             return parsed
 
         def vsdk(pages: list[bytes]) -> tuple[Any, pl.Series, dict[str, float]]:

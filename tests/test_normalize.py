@@ -29,7 +29,7 @@ def parse_page(body: bytes, *, page: int | None = None, strict: bool = False) ->
     """A page through both stages, as the fetcher runs them."""
     parsed = probe_page(body, page=page, strict=strict)
     if parsed.pending:
-        return complete_page(parsed, body, read_typed(parsed.typed_body))
+        return complete_page(parsed, body, read_typed(parsed))
     return parsed
 
 

@@ -180,7 +180,7 @@ def probe_page(body: bytes, *, page: int | None = None, strict: bool = False) ->
     """Stage one: the strict probe. A page it accepts comes back ``pending``.
 
     Pending pages still need Polars' typed read of ``typed_body``
-    (``complete_page(parsed, body, read_typed(parsed.typed_body))``); every
+    (``complete_page(parsed, body, read_typed(parsed))``); every
     other page comes back fully parsed by the exact path.
 
     Raises
@@ -201,32 +201,36 @@ def probe_page(body: bytes, *, page: int | None = None, strict: bool = False) ->
     return _exact_page(body, page=page, strict=strict)
 
 
-def read_typed(body: bytes) -> pl.DataFrame | None:
-    """Polars' read of a page with the explicit schema (no inference); None if it refuses."""
+def read_typed(parsed: ParsedPage) -> pl.DataFrame | None:
+    """Polars' read of a pending page with the explicit schema (no inference).
+
+    None when Polars refuses the page or reads another number of records than the
+    probe saw. Safe to run on a worker thread (Polars works without the GIL), so
+    this check stays off the event loop too.
+    """
     try:
-        return pl.read_json(body, schema=_POLARS_PAGE)
+        typed = pl.read_json(parsed.typed_body, schema=_POLARS_PAGE)
     except (pl.exceptions.PolarsError, OverflowError, ValueError):
         return None
+    if typed.height != 1:
+        return None
+    lengths = typed.get_column("data").list.len()
+    if lengths.null_count() or int(lengths.item()) != parsed.record_count:
+        return None
+    return typed
 
 
 def complete_page(parsed: ParsedPage, body: bytes, typed: pl.DataFrame | None) -> ParsedPage:
     """Stage two: attach the typed read to a pending page, or take the exact path.
 
-    ``body`` is the page's original body; ``typed`` is ``read_typed(parsed.typed_body)``.
+    ``body`` is the page's original body; ``typed`` is ``read_typed(parsed)``.
     """
-    if typed is None or not _same_height(typed, parsed.record_count):
+    if typed is None:
         return _exact_page(body, page=parsed.page, strict=parsed.strict)
     parsed.typed = typed
     parsed.typed_body = b""  # read: no need to keep a second copy of the page
     parsed.pending = False
     return parsed
-
-
-def _same_height(typed: pl.DataFrame, expected: int) -> bool:
-    if typed.height != 1:
-        return False
-    lengths = typed.get_column("data").list.len()
-    return lengths.null_count() == 0 and int(lengths.item()) == expected
 
 
 def _fast_page(envelope: _Envelope, page: int | None) -> ParsedPage:

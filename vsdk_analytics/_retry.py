@@ -56,13 +56,21 @@ def should_retry(status_code: int) -> bool:
     return status_code in RETRY_STATUSES
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header's stripped value, looked up case-insensitively (None when absent or empty)."""
+def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers by lower-case name, read once (the first of repeated names wins)."""
+    out: dict[str, str] = {}
     for key, raw in headers.items():
-        if key.lower() == name:
-            value = raw.strip()
-            return value or None
-    return None
+        out.setdefault(key.lower(), raw)
+    return out
+
+
+def _header(lowered: Mapping[str, str], name: str) -> str | None:
+    """A header's stripped value from `_lowered` headers (None when absent or empty)."""
+    raw = lowered.get(name)
+    if raw is None:
+        return None
+    value = raw.strip()
+    return value or None
 
 
 def _clamp(seconds: float) -> float | None:
@@ -89,6 +97,7 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     >>> parse_retry_after({}) is None
     True
     """
+    headers = _lowered(headers)
     millis = _header(headers, "retry-after-ms")
     if millis is not None:
         try:
@@ -190,6 +199,9 @@ def parse_rate_limit(headers: Mapping[str, str], now: float | None = None) -> Ra
     >>> parse_rate_limit({}).empty
     True
     """
+    headers = _lowered(headers)
+    if not any(k.startswith(("x-ratelimit-", "ratelimit-")) for k in headers):
+        return RateLimitHeaders(None, None, None, None)
 
     def pick(name: str) -> float | None:
         value = _number(_header(headers, f"x-ratelimit-{name}"))
