@@ -21,7 +21,7 @@ Examples
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from ._constants import (
     DEFAULT_PER_PAGE,
     MAX_RETRIES,
     READ_TIMEOUT_SECONDS,
+    STREAM_BATCH_ROWS,
 )
 from ._credentials import Credentials
 from ._deployments_fetch import fetch_deployments_frame
@@ -247,6 +248,43 @@ class AsyncClient:
         warn_problems(stats.problems, stacklevel=3)
         return frame, stats
 
+    async def stream_sessions(
+        self,
+        on_batch: Callable[[pl.DataFrame], None],
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        batch_rows: int = STREAM_BATCH_ROWS,
+        progress: ProgressArg = None,
+        strict: bool = False,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        allow_incomplete: bool = False,
+    ) -> FetchStats:
+        """Every session, handed to ``on_batch`` in frames of about ``batch_rows``.
+
+        The streaming core of `fetch_sessions_to_parquet`: memory holds about one
+        batch, not the history. Sessions come in the API's order (newest first), each
+        once (the first copy received wins, where `fetch_sessions` keeps the newest
+        ``updated_at``). The completeness rule holds: when the pages cannot prove every
+        session was seen, `IncompleteFetchError` is raised after the last batch
+        (``allow_incomplete=True``: a `CompletenessWarning`).
+        """
+        check_client_options(per_page=per_page)
+        requester = await self._get_requester()
+        _, stats = await fetch_frame(
+            requester,
+            per_page=per_page,
+            max_concurrency=self._max_concurrency,
+            progress=progress,
+            strict=strict,
+            time_range=time_range(since, until),
+            allow_incomplete=allow_incomplete,
+            on_batch=on_batch,
+            batch_rows=batch_rows,
+        )
+        warn_problems(stats.problems, stacklevel=3)
+        return stats
+
     async def fetch_deployments(
         self,
         *,
@@ -298,7 +336,7 @@ class AsyncClient:
                 progress=False,
                 strict=strict,
                 time_range=window,
-                on_rows=lambda rows: queue.put_nowait(window.apply(rows)),
+                on_batch=queue.put_nowait,
             )
         )
         fetch.add_done_callback(lambda _: queue.put_nowait(None))

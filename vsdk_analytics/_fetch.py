@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import polars as pl
 
+from ._batches import PageBatcher
 from ._constants import SESSIONS_PATH
 from ._errors import (
     APIConnectionError,
@@ -44,6 +45,7 @@ from ._normalize import (
     assemble,
     combine_pages,
     complete_page,
+    empty_sessions,
     parse_session,
     probe_page,
     read_typed,
@@ -125,6 +127,7 @@ async def execute_plan(
     accept: Callable[[PageRequest, T], None],
     *,
     in_flight: int,
+    on_failure: Callable[[PageRequest], None] | None = None,
 ) -> tuple[dict[PageRequest, BaseException], int]:
     """Send ``planner``'s requests, at most ``in_flight`` outstanding, until it has a verdict.
 
@@ -152,6 +155,8 @@ async def execute_plan(
                 elif _transient(error):
                     failed[request] = error
                     planner.failed(request)
+                    if on_failure is not None:
+                        on_failure(request)
                 else:
                     raise error
     finally:
@@ -183,12 +188,21 @@ class _Run:
         time_range: TimeRange,
         allow_incomplete: bool,
         stats: FetchStats,
-        on_rows: Callable[[pl.DataFrame], None] | None = None,
+        on_batch: Callable[[pl.DataFrame], None] | None = None,
+        batch_rows: int = 1,
     ) -> None:
         self._requester = requester
-        self._on_rows = on_rows
-        self._yielded: set[str] = set()
         self._strict = strict
+        # streaming: rows go to `on_batch` as they come (in list order), none are kept
+        self._batcher = (
+            None
+            if on_batch is None
+            else PageBatcher(
+                on_batch, batch_rows=batch_rows, strict=strict, transform=time_range.apply
+            )
+        )
+        self._answered = 0
+        self._totals: list[int] = []
         self._range = time_range
         self._allow_incomplete = allow_incomplete
         self._stats = stats
@@ -215,9 +229,21 @@ class _Run:
         return self._finish()
 
     async def _execute(self) -> None:
+        batcher = self._batcher
+
+        def failed(request: PageRequest) -> None:
+            if batcher is not None and request.purpose == "page":
+                batcher.skip(request.page)
+
         self._failed, self._sent = await execute_plan(
-            self._planner, self._get, self._accept, in_flight=self._in_flight_cap
+            self._planner,
+            self._get,
+            self._accept,
+            in_flight=self._in_flight_cap,
+            on_failure=failed,
         )
+        if batcher is not None:
+            batcher.close()
 
     async def _get(self, request: PageRequest) -> ParsedPage:
         page = request.page
@@ -249,13 +275,17 @@ class _Run:
         )
 
     def _accept(self, request: PageRequest, parsed: ParsedPage) -> None:
-        self._pages.append(_Page(request, parsed, len(self._pages)))
+        self._answered += 1
+        if parsed.total_items is not None:
+            self._totals.append(parsed.total_items)
         self._stats.fast_pages += parsed.fast
         # the page's ids and creation times without building its frame: Polars' per-call
-        # overhead is paid once for the whole fetch, in `_finish`
+        # overhead is paid once per batch, or once for the whole fetch in `_finish`
         ids = parsed.session_ids
-        if self._on_rows is not None:
-            self._stream(request, parsed.rows, ids)
+        if self._batcher is None:
+            self._pages.append(_Page(request, parsed, len(self._pages)))
+        else:
+            self._stream(request, parsed, ids)
         before = False
         ordered = True
         since = self._range.since
@@ -272,23 +302,25 @@ class _Run:
             PageAnswer(request, ids, parsed.total_items, before, newest_first=ordered)
         )
         self._sessions += parsed.record_count
-        done = len(self._pages)
+        done = self._answered
         size = self._planner.per_page
         total = parsed.total_items
         planned = -(-total // size) if total is not None and total > 0 else None
         self._sink.update(done, None if planned is None else max(planned, done), self._sessions)
 
-    def _stream(self, request: PageRequest, rows: pl.DataFrame, ids: list[str | None]) -> None:
-        """Hand the rows not handed on before to ``on_rows`` (id-less rows: main pages only)."""
-        assert self._on_rows is not None
-        keep = [
-            (sid is None and request.purpose == "page")
-            or (sid is not None and sid not in self._yielded)
-            for sid in ids
-        ]
-        self._yielded.update(sid for sid in ids if sid is not None)
-        if any(keep):
-            self._on_rows(rows.filter(pl.Series(keep, dtype=pl.Boolean())))
+    def _stream(self, request: PageRequest, parsed: ParsedPage, ids: list[str | None]) -> None:
+        """Hand the page to the batcher with the rows not seen before (id-less: main pages)."""
+        assert self._batcher is not None
+        main = request.purpose == "page"
+        seen_here: set[str] = set()
+        keep = []
+        for sid in ids:
+            if sid is None:
+                keep.append(main)
+            else:
+                keep.append(sid not in seen_here and not self._planner.known(sid))
+                seen_here.add(sid)
+        self._batcher.add(request.page if main else None, parsed, keep)
 
     def _ordered_across(self, page: int, first: object, last: object) -> bool:
         """Whether neighbouring main pages also come newest first."""
@@ -299,20 +331,25 @@ class _Run:
 
     def _finish(self) -> pl.DataFrame:
         started = time.perf_counter()
-        ordered = [p.parsed for p in sorted(self._pages, key=lambda p: p.arrival)]
-        rows, problems = assemble(ordered, strict=self._strict)
+        if self._batcher is None:
+            ordered = [p.parsed for p in sorted(self._pages, key=lambda p: p.arrival)]
+            rows, problems = assemble(ordered, strict=self._strict)
+            frame = self._range.apply(combine_pages([rows]))
+            sessions = frame.height
+        else:  # streamed: the rows went to on_batch
+            problems, frame = self._batcher.problems, empty_sessions()
+            sessions = self._batcher.emitted
         self._stats.problems.extend(problems)
-        frame = self._range.apply(combine_pages([rows]))
         self._stats.frame_seconds = time.perf_counter() - started
         outcome = self._planner.outcome()
-        totals = [p.parsed.total_items for p in self._pages if p.parsed.total_items is not None]
+        totals = self._totals
         stats = self._stats
         stats.per_page = outcome.per_page or self._planner.per_page
         stats.total_items_at_start = totals[0] if totals else None
         stats.total_items_at_end = totals[-1] if totals else None
         stats.pages = self._sent
         stats.stitches = self._planner.stitches
-        stats.sessions = frame.height
+        stats.sessions = sessions
         stats.early_stop = self._range.since is not None and self._planner.newest_first
         if self._range.since is not None and not self._planner.newest_first:
             warnings.warn(
@@ -325,19 +362,24 @@ class _Run:
             return frame
         missing = sorted({r.page for r in outcome.failed})
         cause = next(iter(self._failed.values()), None)
-        if not self._pages and cause is not None:
+        if not self._answered and cause is not None:
             raise cause  # page 1 failed: nothing fetched, the cause is the whole story
         detail = f" (first failure: {cause})" if cause is not None else ""
         where = ", ".join(f"{lo}-{hi}" for lo, hi in outcome.unverified[:5])
+        kept = (
+            "; the sessions fetched are in .sessions"
+            if self._batcher is None
+            else "; the sessions fetched were handed on as they came"
+        )
         message = (
-            f"incomplete fetch: {outcome.reason}{detail}; {frame.height} sessions fetched"
+            f"incomplete fetch: {outcome.reason}{detail}; {sessions} sessions fetched"
             + (
                 f"; failed pages (at {outcome.per_page} per page): {missing[:10]}"
                 if missing
                 else ""
             )
             + (f"; unverified list positions: {where}" if where else "")
-            + "; the sessions fetched are in .sessions"
+            + kept
         )
         if self._allow_incomplete:
             warnings.warn(message, CompletenessWarning, stacklevel=4)
@@ -371,11 +413,14 @@ async def fetch_frame(
     strict: bool,
     time_range: TimeRange | None = None,
     allow_incomplete: bool = False,
-    on_rows: Callable[[pl.DataFrame], None] | None = None,
+    on_batch: Callable[[pl.DataFrame], None] | None = None,
+    batch_rows: int = 1,
 ) -> tuple[pl.DataFrame, FetchStats]:
     """Fetch every session into one frame; see the module docstring for the rule.
 
-    ``on_rows`` receives each page's sessions not received before, as they arrive.
+    With ``on_batch``, the fetch streams: each session is handed on once, in batches of
+    about ``batch_rows`` in the API's order (`PageBatcher`), none is kept, and the frame
+    returned is empty (the error, if the fetch is incomplete, is raised all the same).
     """
     stats = FetchStats()
     started = time.perf_counter()
@@ -390,7 +435,8 @@ async def fetch_frame(
             time_range=time_range or TimeRange(),
             allow_incomplete=allow_incomplete,
             stats=stats,
-            on_rows=on_rows,
+            on_batch=on_batch,
+            batch_rows=batch_rows,
         ).run()
     finally:
         _stats_since(requester, before, stats)

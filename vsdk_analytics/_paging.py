@@ -210,6 +210,10 @@ class PagingPlanner:
         """Whether every page so far came newest first (``since`` can stop early)."""
         return not self._unordered
 
+    def known(self, session_id: str) -> bool:
+        """Whether an answer fed so far held ``session_id``."""
+        return session_id in self._owner
+
     def outcome(self) -> Outcome:
         """The verdict; only once `done`."""
         if self._outcome is None:

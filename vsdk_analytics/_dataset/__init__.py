@@ -2,9 +2,10 @@
 
 One concern per module: `files` (profiles, Arrow types, provenance metadata, atomic
 writes), `parquet` (`write_parquet`, `read_parquet`, `scan_parquet`, `parquet_info`,
-the overwrite guard), `state` (the sync state file), `lock` (the OS lock),
-`stored` (what a synced dataset holds), `plan` (what a sync fetches), `merge` (the upsert), `report`
-(`SyncReport`) and `sync` (`sync_sessions`).
+the overwrite guard), `stream` (a fetch streamed into one file, batch by batch),
+`state` (the sync state file), `lock` (the OS lock), `stored` (what a synced dataset
+holds), `plan` (what a sync fetches), `merge` (the upsert), `report` (`SyncReport`)
+and `sync` (`sync_sessions`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .lock import HOLDER_FILE, LOCK_FILE
 from .parquet import parquet_info, read_parquet, scan_parquet, write_parquet
 from .report import SyncReport, format_sync_report
 from .state import STATE_FILE
+from .stream import ParquetStream, fetch_sessions_to_parquet, fetch_sessions_to_parquet_async
 from .sync import sync_sessions, sync_sessions_async
 
 __all__ = [
@@ -23,8 +25,11 @@ __all__ = [
     "START_DATE",
     "STATE_FILE",
     "ParquetProfile",
+    "ParquetStream",
     "Provenance",
     "SyncReport",
+    "fetch_sessions_to_parquet",
+    "fetch_sessions_to_parquet_async",
     "format_sync_report",
     "parquet_info",
     "read_parquet",

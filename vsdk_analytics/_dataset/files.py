@@ -44,6 +44,7 @@ __all__ = [
     "fsync_dir",
     "hive_value",
     "library_version",
+    "open_writer",
     "partition_columns",
     "provenance_metadata",
     "public_url",
@@ -364,20 +365,25 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_file(table: Any, path: Path, compression: str, metadata: dict[str, str]) -> None:
-    """Write one Parquet file (which must not exist) and fsync it."""
+def open_writer(handle: Any, schema: Any, compression: str) -> Any:
+    """A pyarrow ParquetWriter on ``handle`` with the settings every file of ours uses."""
     import pyarrow.parquet as pq  # noqa: PLC0415 - pyarrow loads only when writing
 
+    return pq.ParquetWriter(
+        handle,
+        schema,
+        compression=compression,
+        version="2.6",
+        store_schema=False,
+        coerce_timestamps="us",
+        use_compliant_nested_type=True,
+    )
+
+
+def write_file(table: Any, path: Path, compression: str, metadata: dict[str, str]) -> None:
+    """Write one Parquet file (which must not exist) and fsync it."""
     with path.open("xb") as handle:
-        writer = pq.ParquetWriter(
-            handle,
-            table.schema,
-            compression=compression,
-            version="2.6",
-            store_schema=False,
-            coerce_timestamps="us",
-            use_compliant_nested_type=True,
-        )
+        writer = open_writer(handle, table.schema, compression)
         try:
             writer.write_table(table)
             writer.add_key_value_metadata(metadata)

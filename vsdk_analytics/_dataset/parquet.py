@@ -72,6 +72,7 @@ __all__ = [
     "parquet_info",
     "read_parquet",
     "scan_parquet",
+    "swap_into_place",
     "write_parquet",
 ]
 
@@ -173,7 +174,7 @@ def write_parquet(
         else:
             file_metadata = {**metadata, f"{META}rows": str(data.height)}
             write_file(to_arrow(data, profile), temporary, compression_codec, file_metadata)
-        _swap_into_place(temporary, target, overwrite=overwrite)
+        swap_into_place(temporary, target, overwrite=overwrite)
     except BaseException:
         _remove(temporary)
         raise
@@ -281,7 +282,7 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _swap_into_place(temporary: Path, target: Path, *, overwrite: bool | None) -> None:
+def swap_into_place(temporary: Path, target: Path, *, overwrite: bool | None) -> None:
     appeared = DatasetConflictError(f"{str(target)!r} appeared while writing; not replaced")
     if not temporary.is_dir():
         if overwrite is False and target.exists():

@@ -1,0 +1,170 @@
+"""Streaming a fetch into Parquet: every session once in the file, or no file and an error.
+
+Against the fake server over real HTTP, under the paging behaviours of the fetch-engine
+tests; the file is read back with Polars (and pyarrow for its row groups).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import vsdk_analytics as va
+from vsdk_analytics._batches import PageBatcher
+from vsdk_analytics.testing import FakeServer
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_the_file_equals_the_fetched_frame_in_row_groups(tmp_path: Path) -> None:
+    target = tmp_path / "sessions.parquet"
+    with FakeServer(sessions=2_500, max_per_page=100, jitter=0.01) as server:
+        stats = va.fetch_sessions_to_parquet(
+            target, server.credentials(), base_url=server.url, batch_rows=400, progress=False
+        )
+        frame = va.fetch_sessions(server.credentials(), base_url=server.url, progress=False)
+    written = va.read_parquet(target)
+    assert stats.sessions == written.height == frame.height == 2_500
+    assert written.equals(frame)  # the API's order is newest first: the same order
+    # written as it came: several row groups, not one write at the end (a batch may
+    # exceed batch_rows when out-of-order pages are released together)
+    assert pq.ParquetFile(target).num_row_groups >= 2
+    assert va.parquet_info(target)["rows"] == 2_500
+    assert _files(tmp_path) == ["sessions.parquet"]
+
+
+@pytest.mark.parametrize("profile", ["bi", "native"])
+def test_both_profiles_read_back_as_the_schema(tmp_path: Path, profile: str) -> None:
+    target = tmp_path / f"{profile}.parquet"
+    with FakeServer(sessions=300) as server:
+        va.fetch_sessions_to_parquet(
+            target,
+            server.credentials(),
+            base_url=server.url,
+            profile=profile,  # type: ignore[arg-type]
+            batch_rows=50,
+        )
+    assert va.read_parquet(target).schema == va.SESSIONS_SCHEMA
+    assert va.scan_parquet(target).collect().height == 300
+
+
+def test_an_incomplete_fetch_leaves_no_file(tmp_path: Path) -> None:
+    target = tmp_path / "sessions.parquet"
+    with FakeServer(sessions=300, max_per_page=3, ignore_page=True) as server:
+        with pytest.raises(va.IncompleteFetchError, match="ignore the page parameter") as info:
+            va.fetch_sessions_to_parquet(target, server.credentials(), base_url=server.url)
+        assert info.value.sessions.height == 0  # streamed, not kept
+        assert _files(tmp_path) == []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stats = va.fetch_sessions_to_parquet(
+                target, server.credentials(), base_url=server.url, allow_incomplete=True
+            )
+    assert [w.category for w in caught] == [va.CompletenessWarning]
+    assert va.read_parquet(target).height == stats.sessions == 3
+
+
+def test_a_revoked_key_leaves_no_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "sessions.parquet"
+    with (
+        FakeServer(sessions=2_000, max_per_page=10, fail_after=20, fail_status=401) as server,
+        pytest.raises(va.AuthenticationError),
+    ):
+        va.fetch_sessions_to_parquet(
+            target, server.credentials(), base_url=server.url, batch_rows=30
+        )
+    assert _files(tmp_path) == []
+
+
+def test_an_existing_foreign_file_is_not_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "sessions.parquet"
+    pl.DataFrame({"x": [1]}).write_parquet(target)
+    with (
+        FakeServer(sessions=20) as server,
+        pytest.raises(va.DatasetConflictError, match="did not write"),
+    ):
+        va.fetch_sessions_to_parquet(target, server.credentials(), base_url=server.url)
+    assert pl.read_parquet(target).columns == ["x"]
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cap=st.integers(3, 40),
+    echo=st.sampled_from(["served", "asked"]),
+    totals=st.sampled_from(["items", "pages", "missing", "pages_as_items"]),
+    insert_every=st.sampled_from([None, 3, 7]),
+    batch_rows=st.integers(1, 120),
+)
+def test_every_surviving_session_once_or_no_file(
+    tmp_path_factory: pytest.TempPathFactory,
+    cap: int,
+    echo: str,
+    totals: str,
+    insert_every: int | None,
+    batch_rows: int,
+) -> None:
+    directory = tmp_path_factory.mktemp("stream")
+    target = directory / "s.parquet"
+    knobs: dict[str, Any] = {
+        "max_per_page": cap,
+        "echo_per_page": echo,
+        "total_mode": totals,
+        "insert_every": insert_every,
+        "jitter": 0.002,
+    }
+    with FakeServer(sessions=240, **knobs) as server:
+        original = set(server.api.session_ids())
+        try:
+            va.fetch_sessions_to_parquet(
+                target,
+                server.credentials(),
+                base_url=server.url,
+                per_page=100,
+                batch_rows=batch_rows,
+            )
+        except va.IncompleteFetchError:
+            assert _files(directory) == []  # told, and nothing half-written
+            return
+        inserted = set(server.stats.inserted)
+    ids = va.read_parquet(target).get_column("session_id")
+    assert ids.n_unique() == ids.len(), "a session written twice"
+    assert original <= set(ids), "an original session missing"
+    assert set(ids) <= original | inserted
+
+
+def test_the_batcher_keeps_list_order_whatever_the_arrival_order() -> None:
+    from vsdk_analytics._normalize import complete_page, probe_page, read_typed
+
+    def page(n: int) -> Any:
+        body = b'{"data":[{"sessionId":"s%d","createdAt":"2025-01-01T00:00:%02d.000Z"}]}' % (
+            n,
+            60 - n,
+        )
+        parsed = probe_page(body, page=n)
+        return complete_page(parsed, body, read_typed(parsed))
+
+    out: list[list[str]] = []
+    batcher = PageBatcher(
+        lambda f: out.append(f.get_column("session_id").to_list()), batch_rows=2, strict=False
+    )
+    batcher.add(3, page(3), [True])
+    batcher.add(1, page(1), [True])
+    assert out == []  # page 2 still missing: page 1 waits for a batch of two
+    batcher.skip(2)  # page 2 failed: stop waiting for it
+    assert out == [["s1", "s3"]]
+    batcher.add(5, page(5), [False])  # a repeat: not handed on
+    batcher.add(None, page(9), [True])  # an extra request's new session
+    batcher.close()
+    assert out == [["s1", "s3"], ["s9"]]
+    assert batcher.emitted == 3

@@ -1,0 +1,299 @@
+"""A Parquet file written batch by batch: a fetch streams into it without holding every row.
+
+`fetch_sessions_to_parquet` fetches every session straight into one file this way (the
+CLI's ``fetch -o``): memory holds about one batch, whatever the size of the history.
+
+`ParquetStream` writes each batch of sessions as row groups of one file, under a hidden
+temporary name beside the target, with the same profiles, types and metadata as
+`write_parquet`. `commit` adds the row count, flushes to disk and renames the file into
+place (atomically, guarded like `write_parquet`'s ``overwrite``); `abort` removes it, so
+a fetch that fails, or cannot prove it saw every session, leaves no file behind.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> import polars as pl
+>>> from vsdk_analytics import SESSIONS_SCHEMA, read_parquet
+>>> rows = pl.DataFrame([{"session_id": "s1"}, {"session_id": "s2"}], schema=SESSIONS_SCHEMA)
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     with ParquetStream(pathlib.Path(tmp) / "sessions.parquet") as out:
+...         out.write(rows.head(1))
+...         out.write(rows.tail(1))
+...         path = out.commit()
+...     print(read_parquet(path).get_column("session_id").to_list())
+['s1', 's2']
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import httpx
+import polars as pl
+
+from vsdk_analytics._client import AsyncClient
+from vsdk_analytics._constants import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_PER_PAGE,
+    MAX_RETRIES,
+    READ_TIMEOUT_SECONDS,
+    STREAM_BATCH_ROWS,
+)
+from vsdk_analytics._credentials import Credentials
+from vsdk_analytics._errors import ConfigurationError
+from vsdk_analytics._fetch import FetchStats
+from vsdk_analytics._http import TransportName
+from vsdk_analytics._options import time_range
+from vsdk_analytics._progress import ProgressArg
+from vsdk_analytics._schema import SESSIONS_SCHEMA
+from vsdk_analytics._sync import run_sync
+
+from .files import (
+    META,
+    ParquetProfile,
+    Provenance,
+    check_schema,
+    codec,
+    fsync_dir,
+    open_writer,
+    provenance_metadata,
+    temporary_name,
+    to_arrow,
+)
+from .parquet import check_target, swap_into_place
+
+__all__ = ["ParquetStream", "fetch_sessions_to_parquet", "fetch_sessions_to_parquet_async"]
+
+
+class ParquetStream:
+    """One Parquet file of sessions, written batch by batch, committed or aborted.
+
+    Parameters
+    ----------
+    path
+        The file to create (its directory must exist).
+    profile, compression, overwrite, provenance
+        As in `write_parquet`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        profile: str = "bi",
+        compression: str | None = None,
+        overwrite: bool | None = None,
+        provenance: Provenance | None = None,
+    ) -> None:
+        self._compression = codec(profile, compression)
+        self._profile = profile
+        self._target = Path(path)
+        if not self._target.parent.is_dir():
+            raise ConfigurationError(f"the directory {str(self._target.parent)!r} does not exist")
+        check_target(self._target, dataset=False, overwrite=overwrite)
+        self._overwrite = overwrite
+        self._metadata = provenance_metadata(profile, [], provenance)
+        self._temporary = temporary_name(self._target)
+        self._handle: IO[bytes] | None = self._temporary.open("xb")
+        self._writer: Any = None
+        self.rows = 0
+        """Rows written so far."""
+
+    def __enter__(self) -> ParquetStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            self.abort()  # not committed: leave nothing behind
+
+    def _open(self, table: Any) -> Any:
+        if self._writer is None:
+            assert self._handle is not None
+            self._writer = open_writer(self._handle, table.schema, self._compression)
+        return self._writer
+
+    def write(self, frame: pl.DataFrame) -> None:
+        """Append ``frame`` (exactly `SESSIONS_SCHEMA`) as row groups."""
+        if self._handle is None:
+            raise ConfigurationError("this ParquetStream is closed")
+        check_schema(frame)
+        if not frame.height:
+            return
+        table = to_arrow(frame, self._profile)
+        self._open(table).write_table(table)
+        self.rows += frame.height
+
+    def commit(self) -> Path:
+        """Finish the file and rename it into place; the path written."""
+        if self._handle is None:
+            raise ConfigurationError("this ParquetStream is closed")
+        writer = self._open(to_arrow(SESSIONS_SCHEMA.to_frame(), self._profile))
+        handle, self._handle = self._handle, None
+        try:
+            writer.add_key_value_metadata({**self._metadata, f"{META}rows": str(self.rows)})
+            writer.close()
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            swap_into_place(self._temporary, self._target, overwrite=self._overwrite)
+        except BaseException:
+            handle.close()
+            self._temporary.unlink(missing_ok=True)
+            raise
+        fsync_dir(self._target.parent)
+        return self._target
+
+    def abort(self) -> None:
+        """Drop what was written; nothing appears at the target."""
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            handle.close()
+            self._temporary.unlink(missing_ok=True)
+
+
+async def fetch_sessions_to_parquet_async(
+    path: str | os.PathLike[str],
+    credentials: Credentials | None = None,
+    *,
+    base_url: str | None = None,
+    profile: ParquetProfile = "bi",
+    compression: str | None = None,
+    overwrite: bool | None = None,
+    per_page: int = DEFAULT_PER_PAGE,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_requests_per_second: float | None = None,
+    progress: ProgressArg = None,
+    strict: bool = False,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    allow_incomplete: bool = False,
+    max_retries: int = MAX_RETRIES,
+    timeout: float = READ_TIMEOUT_SECONDS,
+    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+    batch_rows: int = STREAM_BATCH_ROWS,
+) -> FetchStats:
+    """Fetch every session into one Parquet file (async); see `fetch_sessions_to_parquet`."""
+    window = time_range(since, until)  # checked before anything is created
+    async with AsyncClient(
+        credentials,
+        base_url=base_url,
+        max_concurrency=max_concurrency,
+        max_requests_per_second=max_requests_per_second,
+        max_retries=max_retries,
+        timeout=timeout,
+        transport=transport,
+    ) as client:
+        provenance = Provenance(
+            fetched_at=datetime.now(timezone.utc),
+            base_url=client.base_url,
+            since=window.since,
+            until=window.until,
+        )
+        with ParquetStream(
+            path,
+            profile=profile,
+            compression=compression,
+            overwrite=overwrite,
+            provenance=provenance,
+        ) as out:
+            stats = await client.stream_sessions(
+                out.write,
+                per_page=per_page,
+                batch_rows=batch_rows,
+                progress=progress,
+                strict=strict,
+                since=window.since,
+                until=window.until,
+                allow_incomplete=allow_incomplete,
+            )
+            out.commit()
+    return stats
+
+
+def fetch_sessions_to_parquet(
+    path: str | os.PathLike[str],
+    credentials: Credentials | None = None,
+    *,
+    base_url: str | None = None,
+    profile: ParquetProfile = "bi",
+    compression: str | None = None,
+    overwrite: bool | None = None,
+    per_page: int = DEFAULT_PER_PAGE,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_requests_per_second: float | None = None,
+    progress: ProgressArg = None,
+    strict: bool = False,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    allow_incomplete: bool = False,
+    max_retries: int = MAX_RETRIES,
+    timeout: float = READ_TIMEOUT_SECONDS,
+    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
+    batch_rows: int = STREAM_BATCH_ROWS,
+) -> FetchStats:
+    """Fetch every session straight into one Parquet file, a batch of rows at a time.
+
+    Memory stays flat in the size of the history (about ``batch_rows`` sessions at
+    once), so millions of sessions fit a small machine. Rows are in the API's order
+    (newest first) as row groups of about ``batch_rows``; each session once, the first
+    copy received wins (`fetch_sessions` keeps the newest ``updated_at``; the two differ
+    only for a session updated while it was paged twice). The file appears atomically,
+    and only when the fetch proved it saw every session; otherwise nothing is written
+    and `IncompleteFetchError` is raised (``allow_incomplete=True``: the partial file,
+    with a `CompletenessWarning`). The other parameters are those of `fetch_sessions`
+    and `write_parquet`.
+
+    Returns
+    -------
+    FetchStats
+        What the fetch did; ``sessions`` is the number of rows written.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from vsdk_analytics.testing import FakeServer
+    >>> from vsdk_analytics import read_parquet
+    >>> with FakeServer(sessions=250) as server, tempfile.TemporaryDirectory() as tmp:
+    ...     target = pathlib.Path(tmp) / "sessions.parquet"
+    ...     stats = fetch_sessions_to_parquet(
+    ...         target, server.credentials(), base_url=server.url, batch_rows=100
+    ...     )
+    ...     print(stats.sessions, read_parquet(target).height)
+    250 250
+    """
+    return run_sync(
+        lambda: fetch_sessions_to_parquet_async(
+            path,
+            credentials,
+            base_url=base_url,
+            profile=profile,
+            compression=compression,
+            overwrite=overwrite,
+            per_page=per_page,
+            max_concurrency=max_concurrency,
+            max_requests_per_second=max_requests_per_second,
+            progress=progress,
+            strict=strict,
+            since=since,
+            until=until,
+            allow_incomplete=allow_incomplete,
+            max_retries=max_retries,
+            timeout=timeout,
+            transport=transport,
+            batch_rows=batch_rows,
+        )
+    )
