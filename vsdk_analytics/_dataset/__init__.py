@@ -4,11 +4,13 @@ One concern per module: `files` (profiles, Arrow types, provenance metadata, ato
 writes), `parquet` (`write_parquet`, `read_parquet`, `scan_parquet`, `parquet_info`,
 the overwrite guard), `state` (the sync state file), `lock` (the OS lock),
 `stored` (what a synced dataset holds), `plan` (what a sync fetches), `merge` (the upsert), `report`
-(`SyncReport`) and `sync` (`sync_sessions`).
+(`SyncReport`), `deployments` (the deployments file beside the sessions, `read_deployments`)
+and `sync` (`sync_sessions`).
 """
 
 from __future__ import annotations
 
+from .deployments import DEPLOYMENTS_FILE, read_deployments
 from .files import HIVE_NULL_PARTITION, START_DATE, ParquetProfile, Provenance
 from .lock import HOLDER_FILE, LOCK_FILE
 from .parquet import parquet_info, read_parquet, scan_parquet, write_parquet
@@ -17,6 +19,7 @@ from .state import STATE_FILE
 from .sync import sync_sessions, sync_sessions_async
 
 __all__ = [
+    "DEPLOYMENTS_FILE",
     "HIVE_NULL_PARTITION",
     "HOLDER_FILE",
     "LOCK_FILE",
@@ -27,6 +30,7 @@ __all__ = [
     "SyncReport",
     "format_sync_report",
     "parquet_info",
+    "read_deployments",
     "read_parquet",
     "scan_parquet",
     "sync_sessions",
