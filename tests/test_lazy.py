@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import vsdk_analytics._namespace  # noqa: F401  (registers .vsdk)
@@ -194,3 +197,24 @@ def test_snapshot_time_and_names_agree_on_a_scan(
             by = {"by": "deployment_name"}
             got = helper(with_deployment_names(scan_parquet(path), deployments), **kwargs | by)
             assert_frame_equal(got.collect(), helper(named, **kwargs | by))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.integers(0, 80),
+    seed=st.integers(0, 2**32 - 1),
+    null_start_share=st.sampled_from([0.0, 0.05, 0.5, 1.0]),
+)
+def test_any_frame_written_and_scanned_answers_as_itself(
+    rows: int, seed: int, null_start_share: float
+) -> None:
+    """Property: for any sessions frame, a bi file and a native start_date dataset agree."""
+    frame = random_sessions(rows, seed=seed, null_start_share=null_start_share)
+    with tempfile.TemporaryDirectory() as tmp:
+        bi = write_parquet(frame, Path(tmp) / "s.parquet", profile="bi")
+        native = write_parquet(frame, Path(tmp) / "d", profile="native", partition_by="start_date")
+        for path in (bi, native):
+            for _, helper, kwargs in EVERY_CALL:
+                got = helper(scan_parquet(path), **kwargs).collect()
+                assert_frame_equal(_comparable(got), _comparable(helper(frame, **kwargs)))
+            assert snapshot_time(scan_parquet(path)) == snapshot_time(frame)
