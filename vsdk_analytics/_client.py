@@ -132,6 +132,11 @@ class AsyncClient:
         """The credentials requests are signed with (a repr never shows the secret)."""
         return self._credentials
 
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests this client has sent in its current event loop, retries included."""
+        return 0 if self._requester is None else self._requester.counters.requests
+
     async def __aenter__(self) -> AsyncClient:
         return self
 

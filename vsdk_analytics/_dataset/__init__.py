@@ -4,12 +4,14 @@ One concern per module: `files` (profiles, Arrow types, provenance metadata, ato
 writes), `parquet` (`write_parquet`, `read_parquet`, `scan_parquet`, `parquet_info`,
 the overwrite guard), `stream` (a fetch streamed into one file, batch by batch),
 `state` (the sync state file), `lock` (the OS lock), `stored` (what a synced dataset
-holds), `plan` (what a sync fetches), `merge` (the upsert), `report` (`SyncReport`)
+holds), `plan` (what a sync fetches), `merge` (the upsert), `report` (`SyncReport`),
+`deployments` (the deployments file beside the sessions, `read_deployments`)
 and `sync` (`sync_sessions`).
 """
 
 from __future__ import annotations
 
+from .deployments import DEPLOYMENTS_FILE, read_deployments
 from .files import HIVE_NULL_PARTITION, START_DATE, ParquetProfile, Provenance
 from .lock import HOLDER_FILE, LOCK_FILE
 from .parquet import parquet_info, read_parquet, scan_parquet, write_parquet
@@ -19,6 +21,7 @@ from .stream import ParquetStream, fetch_sessions_to_parquet, fetch_sessions_to_
 from .sync import sync_sessions, sync_sessions_async
 
 __all__ = [
+    "DEPLOYMENTS_FILE",
     "HIVE_NULL_PARTITION",
     "HOLDER_FILE",
     "LOCK_FILE",
@@ -32,6 +35,7 @@ __all__ = [
     "fetch_sessions_to_parquet_async",
     "format_sync_report",
     "parquet_info",
+    "read_deployments",
     "read_parquet",
     "scan_parquet",
     "sync_sessions",

@@ -48,6 +48,12 @@ class SyncReport:
         The watermark stored for the next sync (None: no session yet).
     run_id
         This run's id, recorded in the state file and in every file it wrote.
+    deployments
+        Deployments stored beside the sessions (``_vsdk_deployments.pq``, see
+        `read_deployments`); None when they were not refreshed.
+    deployments_error
+        Why the deployments were not refreshed (e.g. the endpoint answered 403); the
+        file of an earlier sync, if any, is kept. None when they were.
     """
 
     dataset: Path
@@ -66,6 +72,8 @@ class SyncReport:
     since: datetime | None = None
     watermark: datetime | None = None
     run_id: str = ""
+    deployments: int | None = None
+    deployments_error: str | None = None
 
     def __str__(self) -> str:
         return format_sync_report(self)
@@ -82,7 +90,8 @@ def format_sync_report(report: SyncReport) -> str:
     Returns
     -------
     str
-        Three lines, no trailing newline.
+        Three lines (a fourth about the deployments when they were fetched or failed),
+        no trailing newline.
 
     Examples
     --------
@@ -108,4 +117,13 @@ def format_sync_report(report: SyncReport) -> str:
         f"  {report.pages_fetched:,} pages fetched (a full fetch: {report.pages_full_fetch:,}), "
         f"{report.requests:,} requests, "
         f"{report.partitions_written:,} {partitions} written, {report.seconds:.2f} s"
+        + _deployments_line(report)
     )
+
+
+def _deployments_line(report: SyncReport) -> str:
+    if report.deployments_error is not None:
+        return f"\n  deployments not refreshed: {report.deployments_error}"
+    if report.deployments is not None:
+        return f"\n  {report.deployments:,} deployments stored beside the sessions"
+    return ""

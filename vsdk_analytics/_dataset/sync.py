@@ -23,6 +23,8 @@ The plan of one sync:
 4. Upsert by ``session_id`` (see `merge`); rows are never deleted.
 5. Write only the partitions that changed, each to a hidden temporary file, fsynced,
    then renamed over ``part-0.parquet``; then the state file, the same way.
+6. Store the account's deployments beside them (see `deployments`); a failure there
+   is reported, not raised.
 
 Crash safety: each rename is atomic, a rewritten partition holds every row it held
 before (a session whose ``start`` date changed is written to its new partition before
@@ -75,6 +77,7 @@ from vsdk_analytics._progress import ProgressArg
 from vsdk_analytics._schema import SCHEMA_VERSION
 from vsdk_analytics._sync import run_sync
 
+from .deployments import refresh_deployments
 from .files import (
     HIVE_NULL_PARTITION,
     META,
@@ -369,6 +372,9 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
             return merged, written
 
         merged, written = await _to_thread_to_the_end(merge_and_commit)
+        names = await refresh_deployments(
+            client, root, profile=profile, per_page=per_page, run_id=run_id
+        )
     finally:
         try:
             await stack.aclose()
@@ -376,7 +382,7 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
             lock.release()
     total_items = stats.total_items_at_end or stats.total_items_at_start or merged.sessions_total
     effective = stats.per_page or per_page
-    return SyncReport(
+    report = SyncReport(
         dataset=root,
         new=merged.new,
         updated=merged.updated,
@@ -394,6 +400,7 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
         watermark=watermark,
         run_id=run_id,
     )
+    return names.apply(report)
 
 
 def sync_sessions(
@@ -422,6 +429,11 @@ def sync_sessions(
     `CompletenessWarning`) and say so in the report. Read the dataset with
     `read_parquet`, DuckDB ``read_parquet('dataset/**/*.parquet', hive_partitioning =
     true)`` or ``pl.scan_parquet('dataset/**/*.parquet', hive_partitioning=True)``.
+
+    Then the account's deployments are stored beside the sessions
+    (``_vsdk_deployments.pq``, read with `read_deployments`); when that fetch fails
+    (403, 404, any `VideoSDKError`) the sessions are still synced, the stored file is
+    kept and ``report.deployments_error`` says why.
 
     Safe to kill at any point: every file is replaced by an atomic rename, nothing
     stored is ever dropped, and the state moves last, so readers see the previous

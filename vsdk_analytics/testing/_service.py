@@ -412,6 +412,8 @@ class FakeVideoSDK:
         if config.fail_after is not None and self._authenticated > config.fail_after:
             self._faults["fail_after"] += 1
             return failure(config.fail_status)
+        if endpoint == "deployments" and config.deployments_status is not None:
+            return failure(config.deployments_status)
         if endpoint == "detail":
             assert session_id is not None
             session = self._store.get(session_id)
