@@ -12,32 +12,16 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 
 import polars as pl
 
 from ._errors import SchemaError
 from ._exact import TIME_FIELDS, Problem, add_to_extra, describe
 from ._schema import SESSIONS_SCHEMA, TIMESTAMP_FORMAT
+from ._time import iso_instant
 
 __all__ = ["finish"]
-
-
-def _lenient_timestamp(text: str) -> datetime | None:
-    """ISO-8601 with an explicit offset (``+02:00``), converted to UTC; else None."""
-    candidate = text.strip()
-    if candidate.endswith(("Z", "z")):
-        candidate = candidate[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(candidate)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None  # a naive time is ambiguous: refuse rather than guess
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:  # e.g. 0001-01-01T00:30+01:00 is before year 1 in UTC
-        return None
 
 
 def _page_of(spans: Sequence[tuple[int | None, int]]) -> Callable[[int], int | None]:
@@ -108,7 +92,7 @@ def _repair_timestamps(
         for i, (text, value) in enumerate(zip(texts, values, strict=True)):
             if text is None or value is not None:
                 continue
-            lenient = _lenient_timestamp(text)
+            lenient = iso_instant(text)
             if lenient is not None:
                 values[i] = lenient
                 continue
