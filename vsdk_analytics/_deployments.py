@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 import polars as pl
 
 from ._errors import ConfigurationError, DataQualityWarning, ResponseFormatError, SchemaError
+from ._exact import whole_number
 from ._time import iso_instant
 
 __all__ = [
@@ -219,16 +220,6 @@ def normalize_deployments(
     return frame
 
 
-def _whole(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
 def decode_deployments_page(body: bytes, *, strict: bool = False) -> DeploymentsPage:
     """Decode one response body of the deployments list endpoint.
 
@@ -281,8 +272,8 @@ def decode_deployments_page(body: bytes, *, strict: bool = False) -> Deployments
     return DeploymentsPage(
         frame=frame,
         ids=frame.get_column("deployment_id").to_list(),
-        total_items=_whole(info.get("totalItems")),
-        per_page=_whole(info.get("perPage")),
+        total_items=whole_number(info.get("totalItems")),
+        per_page=whole_number(info.get("perPage")),
         problems=problems.count,
         problem_ids=tuple(sorted(problems.ids)),
     )

@@ -45,6 +45,7 @@ __all__ = [
     "lenient_page_info",
     "read_envelope",
     "record_values",
+    "whole_number",
 ]
 
 TEXT_FIELDS: Final = (
@@ -216,7 +217,8 @@ def record_values(span: bytes) -> object:
     return record
 
 
-def _int_or_none(value: object) -> int | None:
+def whole_number(value: object) -> int | None:
+    """A pageInfo count as an int: an integer, a whole float or digit text; else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -234,9 +236,9 @@ def lenient_page_info(span: bytes | None) -> tuple[int | None, int | None, int |
     if not isinstance(obj, Mapping):
         return None, None, None
     return (
-        _int_or_none(obj.get("totalItems")),
-        _int_or_none(obj.get("perPage")),
-        _int_or_none(obj.get("currentPage")),
+        whole_number(obj.get("totalItems")),
+        whole_number(obj.get("perPage")),
+        whole_number(obj.get("currentPage")),
     )
 
 
