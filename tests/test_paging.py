@@ -8,6 +8,7 @@ fetch. Runs without changes or failures against a server that honours ``page`` m
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass, field
 
 import hypothesis.strategies as st
@@ -26,6 +27,22 @@ from vsdk_analytics._paging import PageAnswer, PageRequest, PagingPlanner
 TOTALS = st.sampled_from(["honest", "missing", "pages", 10, 0, -1, 10_000_000])
 
 
+def _id(i: int, uuid_like: bool) -> str:
+    """A session id: short text, or UUID text (the planner may keep those as 16 bytes).
+
+    Some UUID-like ids are upper-case or dashed oddly, so both kinds of key meet, and
+    two ids that differ only in case must stay two sessions.
+    """
+    if not uuid_like:
+        return f"s{i:03d}"
+    text = str(uuid.UUID(int=i * 0x9E3779B97F4A7C15 % (1 << 128)))
+    if i % 7 == 3:
+        return text.upper()
+    if i % 11 == 5:
+        return text.replace("-", "", 1) + "-"
+    return text
+
+
 @dataclass
 class ModelServer:
     """A list of ids (top first) served page by page, with the behaviours of real APIs."""
@@ -38,6 +55,7 @@ class ModelServer:
     clamp: bool = False
     next_id: int = 0
     deleted: set[str] = field(default_factory=set)
+    uuid_ids: bool = False
 
     def serve(self, request: PageRequest) -> PageAnswer:
         size = min(request.per_page, self.cap)
@@ -60,7 +78,7 @@ class ModelServer:
 
     def insert(self) -> None:
         self.next_id += 1
-        new = f"new-{self.next_id}"
+        new = _id(10_000 + self.next_id, self.uuid_ids)
         if self.oldest_first:
             self.items.append(new)
         else:
@@ -95,6 +113,8 @@ class PagingMachine(RuleBasedStateMachine):
         ignore_page=st.booleans(),
         clamp=st.booleans(),
         lookahead=st.integers(1, 6),
+        uuid_ids=st.booleans(),
+        compact_ids=st.booleans(),
     )
     def setup(
         self,
@@ -106,11 +126,14 @@ class PagingMachine(RuleBasedStateMachine):
         ignore_page: bool,
         clamp: bool,
         lookahead: int,
+        uuid_ids: bool,
+        compact_ids: bool,
     ) -> None:
-        items = [f"s{i:03d}" for i in range(n)]
+        items = [_id(i, uuid_ids) for i in range(n)]
         self.server = ModelServer(items, cap, totals, oldest_first, ignore_page, clamp)
+        self.server.uuid_ids = uuid_ids
         self.original = set(items)
-        self.planner = PagingPlanner(asked, lookahead=lookahead)
+        self.planner = PagingPlanner(asked, lookahead=lookahead, compact_ids=compact_ids)
         self._refill()
 
     def _refill(self) -> None:

@@ -212,6 +212,7 @@ class _Run:
             if time_range.since is not None
             else max(2 * max_concurrency, 4),
             since_mode=time_range.since is not None,
+            compact_ids=on_batch is not None,
         )
         self._in_flight_cap = max(2 * max_concurrency, 4)
         self._pages: list[_Page] = []

@@ -36,53 +36,18 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+
+from ._pages import (
+    DEFAULT_PER_PAGE,
+    Outcome,
+    PageAnswer,
+    PageRequest,
+    UnionFind,
+    compact_key,
+)
 
 __all__ = ["Outcome", "PageAnswer", "PageRequest", "PagingPlanner"]
-
-Purpose = Literal["page", "stitch", "probe", "verify"]
-
-DEFAULT_PER_PAGE = 10
-"""The API's documented default page size, the fallback when a larger one gives nothing."""
-
-
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    """One list request: ``page`` at ``per_page`` rows (1-based, as the API counts)."""
-
-    page: int
-    per_page: int
-    purpose: Purpose = "page"
-
-    @property
-    def start(self) -> int:
-        """The position (0-based, from the top of the list) of the window's first row."""
-        return (self.page - 1) * self.per_page
-
-
-@dataclass(frozen=True, slots=True)
-class PageAnswer:
-    """What came back for a request: the ids in row order, and the totals claimed."""
-
-    request: PageRequest
-    ids: Sequence[str | None]
-    total_items: int | None = None
-    oldest_before_since: bool = False
-    """Whether a row of this page was created before the fetch's ``since``."""
-    newest_first: bool = True
-    """Whether this page's rows are ordered newest first (checked by the caller)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The verdict: complete, or why not and where (positions counted from the top)."""
-
-    complete: bool
-    reason: str = ""
-    unverified: tuple[tuple[int, int], ...] = ()
-    failed: tuple[PageRequest, ...] = ()
-    per_page: int = 0
 
 
 @dataclass(slots=True)
@@ -103,30 +68,6 @@ class _Seen:
         return self.request.start + self.rows
 
 
-@dataclass(slots=True)
-class _UnionFind:
-    parent: list[int] = field(default_factory=list)
-
-    def add(self) -> int:
-        self.parent.append(len(self.parent))
-        return len(self.parent) - 1
-
-    def find(self, i: int) -> int:
-        root = i
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[i] != root:
-            self.parent[i], i = root, self.parent[i]
-        return root
-
-    def union(self, a: int, b: int) -> bool:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return False
-        self.parent[max(ra, rb)] = min(ra, rb)
-        return True
-
-
 class PagingPlanner:
     """Plans the requests of one fetch and judges whether it is complete.
 
@@ -141,6 +82,9 @@ class PagingPlanner:
         Stop paging at a page reaching past ``since`` (the caller marks such pages).
     max_rounds
         Rounds of stitch requests before giving up on unverified boundaries.
+    compact_ids
+        Keep canonical UUID ids as 16 bytes (for fetches of millions of sessions that
+        keep no frame: the ids are then most of what the fetch holds).
     """
 
     def __init__(
@@ -150,18 +94,20 @@ class PagingPlanner:
         lookahead: int = 16,
         since_mode: bool = False,
         max_rounds: int = 20,
+        compact_ids: bool = False,
     ) -> None:
         if per_page < 1 or lookahead < 1:
             raise ValueError("per_page and lookahead must be >= 1")
         self._asked = per_page
+        self._compact = compact_ids
         self._lookahead = lookahead
         self._since_mode = since_mode
         self._max_rounds = max_rounds
         self._size = 0  # the page size in use, once page 1 answered
         self._honoured = 0  # most rows any answer held: sizes up to it are honoured
         self._seen: list[_Seen] = []
-        self._uf = _UnionFind()
-        self._owner: dict[str, int] = {}
+        self._uf = UnionFind()
+        self._owner: dict[str | bytes, int] = {}
         self._next_page = 1
         self._outstanding: set[PageRequest] = set()
         self._asked_before: set[PageRequest] = set()
@@ -179,13 +125,13 @@ class PagingPlanner:
         self._highest = 1  # the highest main page answered
         self._pending: list[PageRequest] = []  # stitches of this round not sent yet
         self._claim_broken = False
-        self._first_ids: tuple[str | None, ...] = ()
+        self._first_ids: tuple[str | bytes | None, ...] = ()
         self._sandwich: _Seen | None = None  # page 1 re-read unchanged around an empty page 2
         self._full_pages = 1  # full main pages answered (page 1 included): paces speculation
         self._stop_at: int | None = None  # a main page that failed where the end may lie
         self._distinct = 0  # session ids seen
         self._anonymous = 0  # rows without a session id
-        self._main_ids: dict[int, tuple[str | None, ...]] = {}  # first answer of each main page
+        self._main_ids: dict[int, tuple[str | bytes | None, ...]] = {}  # each main page, first
         self._verify: dict[int, bool] | None = None  # second pass: page -> same ids as the first
 
     # -- what the fetcher reads -------------------------------------------------------
@@ -212,7 +158,7 @@ class PagingPlanner:
 
     def known(self, session_id: str) -> bool:
         """Whether an answer fed so far held ``session_id``."""
-        return session_id in self._owner
+        return (compact_key(session_id) if self._compact else session_id) in self._owner
 
     def outcome(self) -> Outcome:
         """The verdict; only once `done`."""
@@ -261,28 +207,33 @@ class PagingPlanner:
                 self._main_done = False
         self._honoured = max(self._honoured, rows)
         index = self._uf.add()
-        new = self._record_ids(answer.ids, index)
+        keys: tuple[str | bytes | None, ...] = (
+            tuple(None if sid is None else compact_key(sid) for sid in answer.ids)
+            if self._compact
+            else tuple(answer.ids)
+        )
+        new = self._record_ids(keys, index)
         seen = _Seen(request, rows, new, total, len(self._seen), answer.oldest_before_since)
         self._seen.append(seen)
         if request.page == 1 and request.purpose == "page" and not self._size:
-            self._first_ids = tuple(answer.ids)
-            self._main_ids[1] = self._first_ids
+            self._first_ids = keys
+            self._main_ids[1] = keys
             self._first_page(seen)
         elif request.page == 1 and request.purpose == "probe":
             empty_after = any(
                 x.request.page == 2 and x.request.purpose == "page" and not x.rows
                 for x in self._seen
             )
-            if empty_after and tuple(answer.ids) == self._first_ids:
+            if empty_after and keys == self._first_ids:
                 self._sandwich = seen
         elif request.purpose == "page":
-            self._main_ids.setdefault(request.page, tuple(answer.ids))
+            self._main_ids.setdefault(request.page, keys)
             self._main_page(seen)
         elif request.purpose == "verify" and self._verify is not None:
-            self._verify[request.page] = tuple(answer.ids) == self._main_ids.get(request.page)
+            self._verify[request.page] = keys == self._main_ids.get(request.page)
         self._maybe_finish()
 
-    def _record_ids(self, ids: Sequence[str | None], index: int) -> int:
+    def _record_ids(self, ids: Sequence[str | bytes | None], index: int) -> int:
         """Link answer ``index`` to the answers sharing its ids; the count of new ids."""
         new = merged = 0
         for sid in ids:

@@ -69,6 +69,13 @@ from .parquet import check_target, swap_into_place
 __all__ = ["ParquetStream", "fetch_sessions_to_parquet", "fetch_sessions_to_parquet_async"]
 
 
+def _release_arrow_memory() -> None:
+    """Give Arrow's freed buffers back to the OS after a batch (its pool keeps them)."""
+    import pyarrow as pa  # noqa: PLC0415 - loaded by to_arrow already
+
+    pa.default_memory_pool().release_unused()
+
+
 class ParquetStream:
     """One Parquet file of sessions, written batch by batch, committed or aborted.
 
@@ -131,6 +138,8 @@ class ParquetStream:
         table = to_arrow(frame, self._profile)
         self._open(table).write_table(table)
         self.rows += frame.height
+        del table
+        _release_arrow_memory()
 
     def commit(self) -> Path:
         """Finish the file and rename it into place; the path written."""
