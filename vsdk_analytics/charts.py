@@ -10,11 +10,12 @@ The data is always embedded in the chart as inline values (never a URL or a file
 next to it), already aggregated, so a chart of a million sessions is a few hundred
 rows. PNG, SVG and HTML files are written by ``vl-convert`` without a browser or a
 network, and the HTML pages embed the Vega JavaScript, so they draw offline too
-(``cdn=True`` loads it from a CDN instead). Times are shown in ``time_zone`` (default UTC; an IANA name), bucketed by
-that zone's calendar exactly as the helpers bucket them, and "now" (where sessions
-still open stop counting) is the frame's snapshot time unless ``now=`` is given, as
-in `vsdk_analytics.peak_concurrency`. Statuses keep one color everywhere: ``failed`` is
-red, ``completed`` blue, ``stopped`` grey, running ones green and yellow.
+(``cdn=True`` loads it from a CDN instead). Times are shown in ``time_zone`` (default
+UTC; an IANA name), bucketed by that zone's calendar exactly as the helpers bucket
+them, and "now" (where sessions still open stop counting) is the frame's snapshot
+time unless ``now=`` is given, as in `vsdk_analytics.peak_concurrency`. Statuses
+keep one color everywhere: ``failed`` is red, ``completed`` blue, ``stopped`` grey,
+running ones green and yellow.
 
 Altair and vl-convert are optional: ``pip install 'vsdk-analytics[charts]'``. This
 module imports them only when a chart is built.
