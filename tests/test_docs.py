@@ -91,6 +91,23 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stderr}"
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "api" / "fetching" / "index.html").is_file()
+    home = _read(tmp_path / "site" / "index.html")
+    version = vsdk_analytics.__version__
+    assert f"vsdk-analytics {version}" in home, "the header shows no version"
+    repo_url = re.search(r"^repo_url: (\S+)", _read(ROOT / "mkdocs.yml"), flags=re.MULTILINE)
+    assert repo_url is not None
+    assert f'href="{repo_url.group(1)}" title="Go to repository"' in home
+    assert (tmp_path / "site" / "reliability" / "index.html").is_file()
+
+
+def test_every_page_is_in_the_navigation() -> None:
+    config = _read(ROOT / "mkdocs.yml")
+    nav = config[config.index("\nnav:\n") :]
+    listed = set(re.findall(r":\s+(\S+\.md)\s*$", nav, flags=re.MULTILINE))
+    pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
+    assert pages - listed == set(), "pages missing from mkdocs.yml's nav"
+    assert listed - pages == set(), "nav entries without a page"
+    assert "not_in_nav" not in config
 
 
 def test_every_column_is_documented() -> None:
