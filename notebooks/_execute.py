@@ -82,8 +82,14 @@ class ThisInterpreterKernelManager(AsyncKernelManager):
         return KernelSpecManager(parent=self, kernel_dirs=[], ensure_native_kernel=True)
 
 
-def execute_notebook(path: Path, *, timeout: int = CELL_TIMEOUT) -> Any:
+def execute_notebook(
+    path: Path, *, timeout: int = CELL_TIMEOUT, store_widget_state: bool = False
+) -> Any:
     """Run a notebook top to bottom on a fresh kernel; return it with its new outputs.
+
+    With ``store_widget_state``, the final state of every widget the kernel drew (a
+    progress bar's ``value`` and ``max``...) is saved in the notebook's metadata, under
+    ``widgets`` / ``application/vnd.jupyter.widget-state+json``.
 
     Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell,
     ``CellTimeoutError`` when a cell runs longer than ``timeout`` and ``DeadKernelError``
@@ -103,6 +109,7 @@ def execute_notebook(path: Path, *, timeout: int = CELL_TIMEOUT) -> Any:
             # encrypted; this kernel lives for one notebook, its messages are signed.)
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
             allow_errors=False,
+            store_widget_state=store_widget_state,
         )
         client.execute(env=kernel_environment())
     return nb

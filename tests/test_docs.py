@@ -91,6 +91,23 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stderr}"
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "api" / "fetching" / "index.html").is_file()
+    home = _read(tmp_path / "site" / "index.html")
+    version = vsdk_analytics.__version__
+    assert f"vsdk-analytics {version}" in home, "the header shows no version"
+    repo_url = re.search(r"^repo_url: (\S+)", _read(ROOT / "mkdocs.yml"), flags=re.MULTILINE)
+    assert repo_url is not None
+    assert f'href="{repo_url.group(1)}" title="Go to repository"' in home
+    assert (tmp_path / "site" / "reliability" / "index.html").is_file()
+
+
+def test_every_page_is_in_the_navigation() -> None:
+    config = _read(ROOT / "mkdocs.yml")
+    nav = config[config.index("\nnav:\n") :]
+    listed = set(re.findall(r":\s+(\S+\.md)\s*$", nav, flags=re.MULTILINE))
+    pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
+    assert pages - listed == set(), "pages missing from mkdocs.yml's nav"
+    assert listed - pages == set(), "nav entries without a page"
+    assert "not_in_nav" not in config
 
 
 def test_every_column_is_documented() -> None:
@@ -159,3 +176,94 @@ def test_page_examples_run(page: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, f"the examples of docs/{page} failed:\n{result.stderr}"
+
+
+# ---------------------------------------------------------------------------
+# SQL recipes: `end` is a reserved word
+# ---------------------------------------------------------------------------
+
+_QUOTED_END = ('"end"', "`end`", "[end]")
+_SQL_NOISE = re.compile(r"--[^\n]*|'(?:[^']|'')*'|\"[^\"]*\"|`[^`]*`|\[[^\]]*\]")
+
+
+def _sql_in_python(source: str) -> list[str]:
+    """The string constants of a Python source that are SQL (they hold ``SELECT``)."""
+    import ast
+
+    if ">>> " in source:  # a doctest-style block: keep the code of its prompts
+        prompts = re.findall(r"^(?:>>>|\.\.\.) ?(.*)$", source, flags=re.MULTILINE)
+        source = "\n".join(prompts)
+    # IPython's top-level `await` / `async with` in a notebook cell is no Python syntax
+    tree = ast.parse(re.sub(r"\bawait |\basync (?=with|for)", "", source))
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "SELECT" in node.value
+    ]
+
+
+def _sql_recipes() -> dict[str, list[str]]:
+    """Every SQL recipe of the docs, README and notebooks, by where it is."""
+    import json
+
+    found: dict[str, list[str]] = {}
+    for page in [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]:
+        text = _read(page)
+        sql = re.findall(r"^```sql\n(.*?)^```$", text, flags=re.DOTALL | re.MULTILINE)
+        for block in re.findall(r"^```python\n(.*?)^```$", text, flags=re.DOTALL | re.MULTILINE):
+            sql += _sql_in_python(block)
+        if sql:
+            found[page.name] = sql
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(_read(notebook))["cells"]
+        sql = [
+            query
+            for cell in cells
+            if cell["cell_type"] == "code"
+            for query in _sql_in_python("".join(cell["source"]))
+        ]
+        if sql:
+            found[notebook.name] = sql
+    return found
+
+
+def test_sql_recipes_never_write_a_bare_end() -> None:
+    """``end`` unquoted is a syntax error in DuckDB, Trino, Spark (ANSI) and others."""
+    recipes = _sql_recipes()
+    assert {"parquet.md", "03_bi_export.ipynb"} <= set(recipes)
+    for where, queries in recipes.items():
+        for query in queries:
+            bare = re.findall(r"\bend\b", _SQL_NOISE.sub(" ", query), flags=re.IGNORECASE)
+            assert not bare or "CASE" in query.upper(), f"{where}: unquoted end in {query!r}"
+        shown = [q for q in queries if any(quoted in q for quoted in _QUOTED_END)]
+        assert shown, f'{where}: no SQL recipe shows how to quote "end"'
+
+
+def test_the_duckdb_recipes_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/parquet.md's DuckDB block runs, statement by statement, on files written here."""
+    duckdb = pytest.importorskip("duckdb")
+    from vsdk_analytics import write_parquet
+    from vsdk_analytics.testing import FakeServer
+
+    text = _read(DOCS / "parquet.md")
+    section = text[text.index("\n### DuckDB\n") :]
+    block = re.search(r"^```sql\n(.*?)^```$", section, flags=re.DOTALL | re.MULTILINE)
+    assert block is not None
+    with FakeServer(sessions=300) as server:
+        frame = vsdk_analytics.fetch_sessions(
+            server.credentials(), base_url=server.url, progress=False
+        )
+    monkeypatch.chdir(tmp_path)
+    write_parquet(frame, "sessions.parquet")
+    write_parquet(frame, "sessions", partition_by="start_date")
+    code = re.sub(r"--[^\n]*", "", block.group(1))
+    statements = [s for s in code.split(";") if s.strip()]
+    assert len(statements) >= 4
+    con = duckdb.connect()
+    for statement in statements:
+        rows = con.sql(statement).fetchall()
+        assert rows, f"no rows from {statement!r}"
+    running = frame.get_column("end").null_count()
+    by_day = con.sql(statements[1]).fetchall()
+    assert sum(r[1] for r in by_day) == frame.height
+    assert sum(r[2] for r in by_day) == running

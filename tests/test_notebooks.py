@@ -37,6 +37,7 @@ _NEEDED_TO_RUN = {
     "nbclient": "notebooks",
     "nbformat": "notebooks",
     "ipykernel": "notebooks",
+    "ipywidgets": "notebooks",
     "altair": "charts",
     "vl_convert": "charts",
     "duckdb": "test",
@@ -113,8 +114,7 @@ def _executor() -> ModuleType:
     missing = _missing_to_run()
     if missing:
         pytest.skip(
-            f"running the notebooks needs {', '.join(missing)}: "
-            "pip install -e '.[charts,test,notebooks]'"
+            f"running the notebooks needs {', '.join(missing)}: pip install -e '.[test,notebooks]'"
         )
     return _load_executor()
 
@@ -194,3 +194,53 @@ def test_kernel_is_this_interpreter_without_videosdk_variables(
     printed = "".join(o.get("text", "") for o in ran.cells[0].outputs).splitlines()
     assert Path(printed[0]).resolve() == Path(sys.executable).resolve()
     assert printed[1] == "None"
+
+
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+_PROGRESS_CELL = """
+import vsdk_analytics as va
+from vsdk_analytics.testing import FakeServer
+
+with FakeServer(sessions=1234, max_per_page=100) as server:
+    with va.Client(server.credentials(), base_url=server.url) as client:
+        frame, stats = client.fetch_sessions_with_stats(per_page=100, progress=True)
+print(frame.height, stats.pages)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_widget_progress_bar_ends_at_the_page_count(tmp_path: Path) -> None:
+    """A real kernel draws the tqdm widget; its saved final value and max are the pages."""
+    executor = _executor()
+    import nbformat
+
+    probe = nbformat.v4.new_notebook()
+    probe.cells.append(nbformat.v4.new_code_cell(_PROGRESS_CELL))
+    path = tmp_path / "progress.ipynb"
+    nbformat.write(probe, path)
+    ran = json.loads(json.dumps(executor.execute_notebook(path, store_widget_state=True)))
+
+    outputs = ran["cells"][0]["outputs"]
+    printed = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    height, pages = map(int, printed.split())
+    assert height == 1234
+    assert pages >= 13  # ceil(1234 / 100) pages at least (plus any probe of the end)
+    shown = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(shown) == 1, "one progress widget is displayed"
+    container = shown[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+
+    state = ran["metadata"]["widgets"][_WIDGET_STATE]["state"]
+    children = state[container]["state"]["children"]
+    bars = [
+        state[child.removeprefix("IPY_MODEL_")]
+        for child in children
+        if state[child.removeprefix("IPY_MODEL_")]["model_name"].endswith("ProgressModel")
+    ]
+    assert len(bars) == 1
+    bar = bars[0]["state"]
+    assert (bar["value"], bar["max"]) == (pages, pages)
+    assert bar["bar_style"] == "success"
+    layout = state[bar["layout"].removeprefix("IPY_MODEL_")]["state"]
+    assert layout["width"] is None, "drawn as tqdm's 20 px stub of an unknown total"

@@ -56,25 +56,40 @@ class _Callback:
 
 
 class _Tqdm:
+    """A tqdm bar (a widget in Jupyter), drawn at the first update with the total known then.
+
+    A notebook widget drawn without a total is tqdm's "unknown" stub (a full 20 px bar
+    whose ``max`` stays 1), and setting ``bar.total`` afterwards never reaches the widget:
+    the bar would not move. So the bar is created once the first page answered, and a
+    total that appears or changes later goes through ``reset(total=...)``, which updates
+    the widget's ``max`` and width, keeping the bar's start time.
+    """
+
     def __init__(self, notebook: bool) -> None:
         if notebook:
             from tqdm.notebook import tqdm  # noqa: PLC0415 - only in Jupyter
         else:
             from tqdm import tqdm  # noqa: PLC0415
-        self._bar: Any = tqdm(total=None, unit="page", desc="sessions", leave=True)
+        self._tqdm: Any = tqdm
+        self._bar: Any = None
 
     def update(self, pages_done: int, pages_total: int | None, sessions: int) -> None:
         bar = self._bar
-        if pages_total is not None and bar.total != pages_total:
-            bar.total = pages_total
-            if hasattr(bar, "container"):  # a notebook widget: its max follows only on reset
-                bar.reset(total=pages_total)
+        if bar is None:
+            bar = self._bar = self._tqdm(
+                total=pages_total, unit="page", desc="sessions", leave=True
+            )
+        elif pages_total is not None and bar.total != pages_total:
+            started = bar.start_t
+            bar.reset(total=pages_total)  # n back to 0: the update below sets it again
+            bar.start_t = started
         bar.set_postfix_str(f"{sessions:,} sessions", refresh=False)
         bar.update(pages_done - bar.n)
         bar.refresh()
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _in_notebook() -> bool:
@@ -88,7 +103,7 @@ def _in_notebook() -> bool:
 
 def _has_widgets() -> bool:
     try:
-        import ipywidgets  # type: ignore[import-not-found,unused-ignore] # noqa: F401, PLC0415
+        import ipywidgets  # noqa: F401, PLC0415
     except ImportError:
         return False
     return True

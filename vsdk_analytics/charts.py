@@ -9,11 +9,13 @@ inline in Jupyter. `save_charts` writes all five to a directory as HTML and PNG.
 The data is always embedded in the chart as inline values (never a URL or a file
 next to it), already aggregated, so a chart of a million sessions is a few hundred
 rows. PNG, SVG and HTML files are written by ``vl-convert`` without a browser or a
-network. Times are shown in ``time_zone`` (default UTC; an IANA name), bucketed by
-that zone's calendar exactly as the helpers bucket them, and "now" (where sessions
-still open stop counting) is the frame's snapshot time unless ``now=`` is given, as
-in `vsdk_analytics.peak_concurrency`. Statuses keep one color everywhere: ``failed`` is
-red, ``completed`` blue, ``stopped`` grey, running ones green and yellow.
+network, and the HTML pages embed the Vega JavaScript, so they draw offline too
+(``cdn=True`` loads it from a CDN instead). Times are shown in ``time_zone`` (default
+UTC; an IANA name), bucketed by that zone's calendar exactly as the helpers bucket
+them, and "now" (where sessions still open stop counting) is the frame's snapshot
+time unless ``now=`` is given, as in `vsdk_analytics.peak_concurrency`. Statuses
+keep one color everywhere: ``failed`` is red, ``completed`` blue, ``stopped`` grey,
+running ones green and yellow.
 
 Altair and vl-convert are optional: ``pip install 'vsdk-analytics[charts]'``. This
 module imports them only when a chart is built.
@@ -424,7 +426,8 @@ def save_charts(
     directory: str | os.PathLike[str],
     *,
     formats: Sequence[str] = ("html", "png"),
-    self_contained: bool = False,
+    cdn: bool = False,
+    self_contained: bool | None = None,
     time_zone: str = "UTC",
     now: datetime | None = None,
 ) -> list[Path]:
@@ -443,11 +446,15 @@ def save_charts(
         Any of ``"html"``, ``"png"``, ``"svg"`` and ``"json"`` (the Vega-Lite spec).
         vl-convert renders PNG (at twice the chart size, for sharp text), SVG and the
         HTML pages, offline.
+    cdn
+        Load the Vega JavaScript of the HTML pages from the jsDelivr CDN: small pages
+        that draw only with internet access. By default (False) every HTML page embeds
+        it (about 900 kB each; vl-convert bundles it in a few seconds, once per
+        process) and draws with no network. The data is embedded either way.
     self_contained
-        Embed the Vega JavaScript in every HTML file (about 900 kB each; building it
-        takes a few seconds once per process) so the pages open without internet.
-        By default the pages load it from the jsDelivr CDN. The data is embedded
-        either way.
+        The older switch, from when the CDN was the default: True asks for what is now
+        the default (embedded JavaScript), and None or False leave the choice to
+        ``cdn``. True with ``cdn=True`` is a `ConfigurationError`.
     time_zone
         IANA zone of the timed charts' periods and axes (default UTC).
     now
@@ -463,15 +470,21 @@ def save_charts(
     Raises
     ------
     ConfigurationError
-        An unknown format or time zone, or a frame that is not a sessions frame.
+        An unknown format or time zone, a frame that is not a sessions frame, or
+        ``cdn=True`` with ``self_contained=True``.
     ImportError
         Altair or vl-convert is not installed (the ``charts`` extra).
     OSError
         The directory cannot be created or written.
     """
     chosen = check_formats(formats)
+    if cdn and self_contained:
+        raise ConfigurationError(
+            "cdn=True loads the Vega JavaScript from a CDN, self_contained=True embeds it: "
+            "choose one"
+        )
     builders = _builders(check_time_zone(time_zone), now)
-    writer = SpecWriter(self_contained=self_contained)
+    writer = SpecWriter(cdn=cdn)
     data = eager(frame)
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
