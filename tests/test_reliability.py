@@ -227,7 +227,8 @@ def test_chaos_soak_returns_every_session_exactly_once() -> None:
         f"{len(inserted)} inserted ({frame.height - SOAK_SESSIONS} of them fetched), "
         f"{elapsed:.1f} s\nsoak faults: {dict(sorted(faults.items()))}\n"
         f"soak 429 Retry-After styles: {dict(sorted(api.retry_after.items()))}\n"
-        f"soak statuses: {dict(sorted(fake.statuses.items()))}"
+        f"soak statuses: {dict(sorted(fake.statuses.items()))}\n"
+        f"soak verdict: {str(incomplete[0].message)[:400] if incomplete else 'complete'}"
     )
     assert frame.schema == va.SESSIONS_SCHEMA
     assert ids.null_count() == 0

@@ -123,7 +123,9 @@ class PagingPlanner:
         self._links_at_round = -1
         self._unions = 0  # links made by shared ids (progress between stitch rounds)
         self._highest = 1  # the highest main page answered
-        self._pending: list[PageRequest] = []  # stitches of this round not sent yet
+        # requests of this round not sent yet; a stitch waits as its boundary (the page
+        # above it), placed when sent, so sessions arriving meanwhile do not move it off
+        self._pending: list[PageRequest | _Seen] = []
         self._claim_broken = False
         self._first_ids: tuple[str | bytes | None, ...] = ()
         self._sandwich: _Seen | None = None  # page 1 re-read unchanged around an empty page 2
@@ -186,7 +188,12 @@ class PagingPlanner:
         if not self._pending and not self._outstanding:
             self._main_done = True  # nothing more can be launched: judge what came back
             self._pending = self._after_main_pass()
-        taken, self._pending = self._pending[:budget], self._pending[budget:]
+        taken: list[PageRequest] = []
+        while self._pending and len(taken) < budget:
+            item = self._pending.pop(0)
+            request = item if isinstance(item, PageRequest) else self._stitch(self._shifted(item))
+            if request is not None and request not in self._outstanding and request not in taken:
+                taken.append(request)
         return self._send(taken)
 
     def feed(self, answer: PageAnswer) -> None:
@@ -426,25 +433,28 @@ class PagingPlanner:
             "inconsistent: a session served twice, or one left out)"
         )
 
-    def _after_main_pass(self) -> list[PageRequest]:
+    def _after_main_pass(self) -> list[PageRequest | _Seen]:
         """Stitch requests for the boundaries not yet proved, or the final verdict."""
         self._maybe_finish()
         if self._outcome is not None:
             return []
         probes = self._honesty_probe()
         reread = None if probes else self._reread_probe()
-        if probes or reread is not None:
-            return probes or [reread]  # type: ignore[list-item]
+        if probes:
+            return list(probes)
+        if reread is not None:
+            return [reread]
         links = self._unions
         if links == self._links_at_round:
             self._stalled = True
         self._links_at_round = links
         gaps = self._gaps()
-        requests = list(dict.fromkeys(r for b, _ in gaps if (r := self._stitch(b)) is not None))
+        stitchable = [upper for upper, _ in gaps if self._stitch(self._shifted(upper)) is not None]
+        requests = stitchable
         if self._round >= self._max_rounds or self._stalled or not requests:
             verify = self._second_pass()
             if verify:
-                return verify
+                return list(verify)
             why = (
                 "the server seems to ignore the page parameter or keeps changing"
                 if self._stalled
@@ -461,7 +471,7 @@ class PagingPlanner:
             )
             return []
         self._round += 1
-        return requests
+        return list({id(upper): upper for upper in stitchable}.values())
 
     def _second_pass(self) -> list[PageRequest]:
         """Every main page again, when stitches cannot link them (sizes ignored, too small).
@@ -530,8 +540,8 @@ class PagingPlanner:
         probe = PageRequest(1, self._asked, "probe")
         return None if probe in self._asked_before else probe
 
-    def _gaps(self) -> list[tuple[int, tuple[int, int]]]:
-        """Where the chain from page 1 is broken: (position to stitch at, rows unverified).
+    def _gaps(self) -> list[tuple[_Seen, tuple[int, int]]]:
+        """Where the chain from page 1 is broken: (the page above, rows unverified).
 
         Positions count from the top of the list, as the pages were when received.
         """
@@ -541,14 +551,13 @@ class PagingPlanner:
             (s for s in self._seen if s.rows and (s.new or s.request.purpose == "stitch")),
             key=lambda s: (s.start, s.arrival),
         )
-        gaps: list[tuple[int, tuple[int, int]]] = []
+        gaps: list[tuple[_Seen, tuple[int, int]]] = []
         for upper, lower in itertools.pairwise(rows):
             if self._uf.find(upper.arrival) != self._uf.find(lower.arrival):
-                span = (upper.end, max(lower.start, upper.end))
-                gaps.append((self._shifted(upper), span))
+                gaps.append((upper, (upper.end, max(lower.start, upper.end))))
         ended = {self._uf.find(e.arrival) for e in self._ends()}
         if rows and self._uf.find(rows[-1].arrival) not in ended:
-            gaps.append((self._shifted(rows[-1]), (rows[-1].end, rows[-1].end)))
+            gaps.append((rows[-1], (rows[-1].end, rows[-1].end)))
         return gaps
 
     def _shifted(self, seen: _Seen) -> int:
