@@ -16,7 +16,6 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Final
 
-from vsdk_analytics._api import fetch_with_stats
 from vsdk_analytics._constants import (
     DEFAULT_MAX_CONCURRENCY,
     ENV_API_KEY,
@@ -24,9 +23,9 @@ from vsdk_analytics._constants import (
     ENV_BASE_URL,
     ENV_SECRET_KEY,
 )
-from vsdk_analytics._sync import run_sync
 
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_PATH, EXIT_USAGE, CLIError
+from .fetching import open_client
 from .files import CHARTS_EXTRA, charts_available, check_output, save_charts, save_parquet
 from .render import err, fetch_summary, out, print_tables
 from .report import report_tables
@@ -81,13 +80,8 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         out(f"Fetching with up to {DEFAULT_MAX_CONCURRENCY} requests at once...")
         sys.stdout.flush()
-        frame, stats = run_sync(
-            lambda: fetch_with_stats(
-                server.credentials(),
-                base_url=server.url,
-                progress=args.progress,
-            )
-        )
+        with open_client(args, server.credentials(), server.url) as client:
+            frame, stats = client.fetch_sessions_with_stats(progress=args.progress)
     out(f"Fetched {fetch_summary(frame, stats)}.")
     out()
     tables = report_tables(frame, None)

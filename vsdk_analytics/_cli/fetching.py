@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vsdk_analytics._api import fetch_with_stats
+from vsdk_analytics._client import Client
+from vsdk_analytics._constants import DEFAULT_MAX_CONCURRENCY, MAX_RETRIES, READ_TIMEOUT_SECONDS
 from vsdk_analytics._credentials import Credentials
 from vsdk_analytics._dataset.files import Provenance, partition_columns
 from vsdk_analytics._errors import ConfigurationError, CredentialsError, IncompleteFetchError
 from vsdk_analytics._http import resolve_base_url
 from vsdk_analytics._options import time_range
-from vsdk_analytics._sync import run_sync
 from vsdk_analytics._time import parse_instant
 
 from .errors import (
@@ -38,6 +38,7 @@ from .render import err, fetch_summary, out
 
 __all__ = [
     "credentials",
+    "open_client",
     "partition_names",
     "run_fetch",
     "run_sync_command",
@@ -77,6 +78,22 @@ def credentials(token_file: str | None) -> Credentials:
         raise CredentialsError(f"--token-file {token_file}: {exc}") from None
 
 
+def open_client(args: argparse.Namespace, creds: Credentials, base_url: str) -> Client:
+    """The one `Client` of a command run, with the command's connection flags.
+
+    Commands without ``--max-concurrency``, ``--max-retries`` or ``--timeout`` get the
+    library's defaults; ``--max-requests-per-second`` caps the rate (None: no cap).
+    """
+    return Client(
+        creds,
+        base_url=base_url,
+        max_concurrency=getattr(args, "max_concurrency", DEFAULT_MAX_CONCURRENCY),
+        max_requests_per_second=getattr(args, "max_requests_per_second", None),
+        max_retries=getattr(args, "max_retries", MAX_RETRIES),
+        timeout=getattr(args, "timeout", READ_TIMEOUT_SECONDS),
+    )
+
+
 def since_until(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
     """--since/--until as UTC instants (dates at midnight in --time-zone, spans before now)."""
     now = datetime.now(timezone.utc)
@@ -110,21 +127,15 @@ def run_fetch(args: argparse.Namespace) -> int:
         until=until,
     )
     try:
-        frame, stats = run_sync(
-            lambda: fetch_with_stats(
-                creds,
-                base_url=base_url,
+        with open_client(args, creds, base_url) as client:
+            frame, stats = client.fetch_sessions_with_stats(
                 per_page=args.per_page,
-                max_concurrency=args.max_concurrency,
-                max_retries=args.max_retries,
-                timeout=args.timeout,
                 progress=args.progress,
                 since=since,
                 until=until,
                 allow_incomplete=args.allow_incomplete,
                 strict=args.strict,
             )
-        )
     except IncompleteFetchError as exc:
         partial = partial_path(output, dataset=dataset)
         save_parquet(
