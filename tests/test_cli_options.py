@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 import vsdk_analytics as va
-from vsdk_analytics._cli import main
-from vsdk_analytics._cli import fetching
+from vsdk_analytics._cli import fetching, main
 from vsdk_analytics.testing import FakeServer
 
 pytestmark = pytest.mark.integration
