@@ -21,7 +21,7 @@ from vsdk_analytics._constants import (
     ENV_API_KEY,
     ENV_AUTH_TOKEN,
     ENV_BASE_URL,
-    ENV_SECRET_KEY,
+    ENV_SECRET,
 )
 
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_PATH, EXIT_USAGE, CLIError
@@ -111,7 +111,7 @@ def run_demo(args: argparse.Namespace) -> int:
     out()
     out("The same against the real API:")
     out(f"  export {ENV_API_KEY}=<your API key>")
-    out(f"  export {ENV_SECRET_KEY}=<your secret>    (or: export {ENV_AUTH_TOKEN}=<a token>)")
+    out(f"  export {ENV_SECRET}=<your secret>        (or: export {ENV_AUTH_TOKEN}=<a token>)")
     out(f"  {PROG} fetch -o sessions.parquet")
     out(f"  {PROG} report sessions.parquet --charts charts/")
     out()

@@ -41,6 +41,7 @@ __all__ = [
     "exit_code",
     "one_line",
     "shell_message",
+    "shell_text",
 ]
 
 EXIT_OK: Final = 0
@@ -123,27 +124,31 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def shell_message(exc: BaseException) -> str:
-    """The message of ``exc`` with Python arguments replaced by flags and variables.
+def shell_text(text: str, kind: type[BaseException]) -> str:
+    """``text``, a message of a ``kind`` error, with flags and variables for Python arguments.
 
     Examples
     --------
     >>> from vsdk_analytics import CredentialsError
-    >>> shell_message(CredentialsError("a bad token; or pass api_key= and secret="))
+    >>> shell_text("a bad token; or pass api_key= and secret=", CredentialsError)
     'a bad token; or set VIDEOSDK_API_KEY and VIDEOSDK_SECRET'
-    >>> shell_message(RuntimeError("lower max_concurrency"))
+    >>> shell_text("lower max_concurrency", RuntimeError)
     'lower max_concurrency'
     """
-    text = str(exc)
-    if not isinstance(exc, VideoSDKError):
+    if not issubclass(kind, VideoSDKError):
         return text
-    for kind, phrase, replacement in _PHRASES:
-        if isinstance(exc, kind):
+    for error, phrase, replacement in _PHRASES:
+        if issubclass(kind, error):
             text = text.replace(phrase, replacement)
     text = _KEYWORD.sub(lambda m: _SHELL_NAMES[m.group(1)], text)
     text = _SNAKE.sub(lambda m: _SHELL_NAMES[m.group(1)], text)
     text = _CLI_ASIDE.sub("", text)
     return _PASS_VARIABLE.sub("set ", text)
+
+
+def shell_message(exc: BaseException) -> str:
+    """The message of ``exc`` for a shell user (`shell_text`); other exceptions unchanged."""
+    return shell_text(str(exc), type(exc))
 
 
 class CLIError(Exception):

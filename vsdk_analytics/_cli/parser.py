@@ -15,10 +15,10 @@ from typing import Final
 from vsdk_analytics._constants import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PER_PAGE,
+    ENV_API_ENDPOINT,
     ENV_API_KEY,
     ENV_AUTH_TOKEN,
-    ENV_BASE_URL,
-    ENV_SECRET_KEY,
+    ENV_SECRET,
     MAX_RETRIES,
     READ_TIMEOUT_SECONDS,
 )
@@ -56,9 +56,9 @@ exit codes:
        missing or unwritable directory)
   130  interrupted (Ctrl-C)
 
-credentials: {ENV_AUTH_TOKEN}, or {ENV_API_KEY} and {ENV_SECRET_KEY}
+credentials: {ENV_AUTH_TOKEN}, or {ENV_API_KEY} and {ENV_SECRET}
 (or fetch --token-file FILE); never as flags. Base URL: --base-url or
-{ENV_BASE_URL}."""
+{ENV_API_ENDPOINT}."""
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -93,7 +93,7 @@ def _positive_float(text: str) -> float:
 _MAIN_EPILOG: Final = f"""\
 examples:
   {PROG} demo                                 # try everything offline, in seconds
-  export {ENV_API_KEY}=... {ENV_SECRET_KEY}=...
+  export {ENV_API_KEY}=... {ENV_SECRET}=...
   {PROG} fetch -o sessions.parquet
   {PROG} report sessions.parquet --by tag --charts charts/
 
@@ -113,12 +113,12 @@ machine.
 
 _FETCH_EPILOG: Final = f"""\
 examples:
-  export {ENV_API_KEY}=... {ENV_SECRET_KEY}=...
+  export {ENV_API_KEY}=... {ENV_SECRET}=...
   {PROG} fetch -o sessions.parquet
   {PROG} fetch -o sessions/ --partition-by start_date --since 2025-06-01T00:00:00Z
   {PROG} fetch -o sessions.parquet --token-file ~/.videosdk-token
 
-Credentials come from {ENV_AUTH_TOKEN}, or {ENV_API_KEY} and {ENV_SECRET_KEY}, or
+Credentials come from {ENV_AUTH_TOKEN}, or {ENV_API_KEY} and {ENV_SECRET}, or
 --token-file (a file holding a token; - reads stdin); never from a flag value.
 The one-line summary goes to stderr; stdout stays empty. Times must carry a zone
 (Z or +02:00). If some pages fail after every retry, the sessions fetched go to
@@ -248,7 +248,9 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         help="read the token from FILE ('-': stdin) instead of the environment",
     )
     parser.add_argument(
-        "--base-url", metavar="URL", help=f"API base URL (default: ${ENV_BASE_URL} or the vendor's)"
+        "--base-url",
+        metavar="URL",
+        help=f"API base URL (default: ${ENV_API_ENDPOINT} or the vendor's)",
     )
     parser.add_argument(
         "--per-page",
