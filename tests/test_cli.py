@@ -355,7 +355,7 @@ def test_report_formats(fetched: tuple[Path, Run]) -> None:
         assert result.code == 0, (name, result.output)
         assert f"read {_SESSIONS} sessions" in result.stderr
     frame = read_parquet(path)
-    names = ["duration_distribution", "tag_counts", "status_breakdown"]
+    names = ["duration_distribution", "tag_counts", "status_breakdown", "deployments"]
     names += ["webhook_coverage", "data_quality"]
 
     document = json.loads(runs["json"].stdout)

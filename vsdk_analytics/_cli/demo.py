@@ -28,7 +28,7 @@ from .errors import EXIT_CONFIG, EXIT_OK, EXIT_PATH, EXIT_USAGE, CLIError
 from .fetching import open_client
 from .files import CHARTS_EXTRA, charts_available, check_output, save_charts, save_parquet
 from .render import err, fetch_summary, out, print_tables
-from .report import report_tables
+from .report import report_tables, with_names
 
 __all__ = [
     "DEMO_ERROR_RATE",
@@ -82,12 +82,12 @@ def run_demo(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         with open_client(args, server.credentials(), server.url) as client:
             frame, stats = client.fetch_sessions_with_stats(progress=args.progress)
+            named = with_names(frame, client.fetch_deployments)
     out(f"Fetched {fetch_summary(frame, stats)}.")
     out()
-    tables = report_tables(frame, None)
-    print_tables(
-        {k: tables[k] for k in ("duration_distribution", "tag_counts", "status_breakdown")}
-    )
+    tables = report_tables(named, None)
+    shown = ("duration_distribution", "tag_counts", "status_breakdown", "deployments")
+    print_tables({k: tables[k] for k in shown})
 
     parquet = directory / "sessions.parquet"
     save_parquet(frame, parquet, profile="bi", partition_by=None)

@@ -134,9 +134,13 @@ examples:
 
 PATH is a Parquet file or a Hive-partitioned directory written by `fetch`. Without
 PATH: ./sessions.parquet if it exists, else ./vsdk-demo/sessions.parquet (the demo's).
-Tables: duration_distribution, tag_counts, status_breakdown, webhook_coverage,
-data_quality. --by groups every table except data_quality, and never a table by its
-own column (tag_counts by tag, status_breakdown by status stay ungrouped).
+Tables: duration_distribution, tag_counts, status_breakdown, deployments (durations
+per deployment), webhook_coverage, data_quality. --by groups every table except
+data_quality, and never a table by its own column (tag_counts by tag, status_breakdown
+by status, deployments by deployment stay ungrouped).
+Deployment names come from the API's deployments list, fetched with the credentials of
+the environment (or --token-file); when it cannot be fetched the ids stand in for the
+names, with one note on stderr (--no-deployment-names: no request, ids).
 table and markdown are for reading (shares in percent, some columns condensed);
 csv (each table after a '# name' line, lists joined with ';') and json (an object
 with one key per table) hold every column with full precision.
@@ -451,6 +455,24 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         action="store_true",
         help="embed the Vega JavaScript in each HTML chart so it opens without internet",
     )
+    report.add_argument(
+        "--deployment-names",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fetch the deployments list for the deployments' names (default: try, with the "
+        "credentials of the environment or --token-file; ids where that fails)",
+    )
+    report.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the token for the deployments list from FILE ('-': stdin)",
+    )
+    report.add_argument(
+        "--base-url",
+        metavar="URL",
+        help=f"API base URL of the deployments list (default: ${ENV_API_ENDPOINT} or the vendor's)",
+    )
+    _add_rate(report)
 
     _subparser(
         commands,

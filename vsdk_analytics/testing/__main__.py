@@ -96,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--fail-status", type=int, default=401, help="status of --fail-after (default 401)")
     add(
+        "--deployments-status",
+        type=int,
+        default=None,
+        metavar="STATUS",
+        help="answer STATUS to every deployments-list request (404: no such endpoint)",
+    )
+    add(
         "--fault",
         type=_fault,
         action="append",
@@ -137,6 +144,7 @@ def api_from_args(args: argparse.Namespace) -> FakeVideoSDK:
         clamp_past_end=args.clamp_past_end,
         fail_after=args.fail_after,
         fail_status=args.fail_status,
+        deployments_status=args.deployments_status,
         faults=dict(args.fault),
         burst_length=args.burst_length,
         slow_seconds=args.slow_seconds,

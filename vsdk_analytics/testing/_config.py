@@ -120,6 +120,10 @@ class FakeConfig:
         error body: a key revoked mid-fetch. ``None``: never.
     fail_status
         The status of `fail_after`'s answers: 401 (default), 403, 404, 400 or any 4xx/5xx.
+    deployments_status
+        Answer every authenticated deployments-list request with this status (404: an
+        API without the endpoint, as Express answers an unknown path; 403: a key that may
+        not list deployments; any 4xx/5xx). ``None``: served normally.
     faults
         Probability per list request of each fault in `FAULT_KINDS` (sum at most 1):
         ``reset`` (headers and half the body, then a TCP reset), ``truncated`` (200 with
@@ -156,6 +160,7 @@ class FakeConfig:
     clamp_past_end: bool = False
     fail_after: int | None = None
     fail_status: int = 401
+    deployments_status: int | None = None
     faults: Mapping[FaultKind, float] = field(default_factory=dict)
     burst_length: int = 5
     burst_retry_after: int = 1
@@ -192,6 +197,10 @@ class FakeConfig:
             (self.order in get_args(Order), "order must be newest_first|oldest_first"),
             (self.fail_after is None or self.fail_after >= 0, "fail_after must be >= 0"),
             (400 <= self.fail_status <= 599, "fail_status must be a 4xx or 5xx status"),
+            (
+                self.deployments_status is None or 400 <= self.deployments_status <= 599,
+                "deployments_status must be a 4xx or 5xx status or None",
+            ),
             (not unknown, f"unknown fault kinds {unknown}; known: {list(FAULT_KINDS)}"),
             (all(0.0 <= p <= 1.0 for p in self.faults.values()), "fault odds must be in [0, 1]"),
             (sum(self.faults.values()) <= 1.0 + 1e-9, "fault odds must sum to at most 1"),
@@ -233,6 +242,7 @@ class FakeKnobs(TypedDict, total=False):
     clamp_past_end: bool
     fail_after: int | None
     fail_status: int
+    deployments_status: int | None
     faults: Mapping[FaultKind, float]
     burst_length: int
     burst_retry_after: int
