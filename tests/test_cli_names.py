@@ -161,3 +161,16 @@ def test_the_demo_shows_names(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert code == 0, err
     assert "Sessions by deployment" in out
     assert "support-bot" in out and "note:" not in err
+
+
+def test_the_demo_prints_each_line_once(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The fetch summary once (it used to come back as 'The fetch took ...'), no line twice."""
+    code, out, err = _main(
+        capsys, "demo", "--out", str(tmp_path), "--sessions", "300", "--no-charts"
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    summaries = [line for line in lines if " pages (" in line or "The fetch took" in line]
+    assert len(summaries) == 1 and summaries[0].startswith("Fetched 300 sessions in 4 pages")
+    text = [line for line in lines if line.strip() and line.lstrip()[0] not in "┌├└╞│┆"]
+    assert len(text) == len(set(text)), [line for line in text if text.count(line) > 1]

@@ -104,9 +104,6 @@ def run_demo(args: argparse.Namespace) -> int:
         kinds = " + ".join(p.suffix.lstrip(".").upper() for p in written[1:] if p.stem == stem)
         out(f"  {stem + '.*':<24} chart ({kinds})")
     out()
-    out(
-        f"The fetch took {stats.pages:,} pages, {stats.requests:,} requests, {stats.seconds:.2f} s."
-    )
     out(f"Summarize the file again:  {PROG} report {parquet}")
     out()
     out("The same against the real API:")
