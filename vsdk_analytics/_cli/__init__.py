@@ -1,40 +1,17 @@
 """The ``vsdk-analytics`` command line: the library's fetch, export, report and charts as commands.
 
 Commands (``vsdk-analytics COMMAND --help`` shows each one's flags and an example):
-
-``demo``
-    Serve a realistic fake API on 127.0.0.1, fetch it with the real concurrent
-    fetcher, print summary tables and write ``sessions.parquet`` and charts.
-``fetch``
-    Fetch every session of the account (credentials from the environment or
-    ``--token-file``) into a Parquet file or a Hive-partitioned directory.
-``report``
-    Summary tables (and optionally charts) of a Parquet file or dataset.
-``fake-server``
-    Serve the fake API in the foreground and print the lines to point at it.
+``demo`` (the fake API fetched, tables, Parquet, charts), ``fetch`` (every session into
+Parquet), ``sync`` (a dataset brought up to date), ``report`` (tables and charts of a
+file or dataset, with deployment names when the API lists them) and ``fake-server``.
 
 Output: results (tables, the demo's narrative, the fake server's URL and token) go to
 stdout; progress bars, ``fetch``'s one-line summary, warnings and errors go to stderr,
 so stdout can be piped (``report --format csv > tables.csv``).
 
-Exit codes:
-
-===  ==========================================================================
-0    success
-1    unexpected error (the message says to rerun with ``--debug``)
-2    usage: unknown command, bad flag or flag value (argparse)
-3    credentials or configuration: missing/malformed/expired credentials, an
-     unreadable ``--token-file``, a bad base URL, the ``charts`` extra missing
-4    the API refused: 401, 403, 404, 429 or 5xx after every retry, or answers
-     that are not a sessions page
-5    the API could not be reached: connection refused, DNS failure, timeouts
-6    incomplete fetch: some pages failed after every retry; the sessions fetched
-     are written next to the output (``X.parquet`` -> ``X.partial.parquet``,
-     directory ``D`` -> ``D.partial``) and the output itself is left untouched
-7    bad input or output path: a missing or unreadable Parquet file, one that is
-     not `SESSIONS_SCHEMA`, a missing or unwritable output directory
-130  interrupted (Ctrl-C)
-===  ==========================================================================
+Exit codes: 0 success, 1 unexpected, 2 usage, 3 credentials, configuration or a dataset
+conflict, 4 the API refused, 5 unreachable, 6 incomplete fetch, 7 bad path, 130 Ctrl-C;
+each library error class maps to one (`errors.EXIT_BY_ERROR`, tabled in ``docs/cli.md``).
 
 Expected failures print one line, ``error: <what happened and what to do>``, and no
 traceback; ``--debug`` adds the traceback and DEBUG logging of this library (httpx at

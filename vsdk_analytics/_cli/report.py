@@ -55,7 +55,7 @@ def report_tables(frame: pl.DataFrame, by: str | None) -> dict[str, pl.DataFrame
     ``frame`` has a ``deployment_name`` (`with_names`). The ``deployments`` table is the
     duration distribution per deployment (name and id).
     """
-    deployment_groups = [*([by] if by is not None and by not in _DEPLOYMENT else [])]
+    deployment_groups = [by] if by is not None and by not in _DEPLOYMENT else []
     return {
         "duration_distribution": duration_distribution(frame, by=by),
         "tag_counts": tag_counts(frame, by=None if by == "tag" else by),
