@@ -37,7 +37,8 @@ from vsdk_analytics import (
     tag_counts,
     webhook_coverage,
 )
-from vsdk_analytics._cli import _partial_path, main
+from vsdk_analytics._cli import main
+from vsdk_analytics._cli.files import partial_path
 from vsdk_analytics.charts import CHART_NAMES
 from vsdk_analytics.testing import FAKE_API_KEY, FakeServer
 from vsdk_analytics.testing._service import mint_token
@@ -354,7 +355,7 @@ def test_report_formats(fetched: tuple[Path, Run]) -> None:
         assert result.code == 0, (name, result.output)
         assert f"read {_SESSIONS} sessions" in result.stderr
     frame = read_parquet(path)
-    names = ["duration_distribution", "tag_counts", "status_breakdown"]
+    names = ["duration_distribution", "tag_counts", "status_breakdown", "deployments"]
     names += ["webhook_coverage", "data_quality"]
 
     document = json.loads(runs["json"].stdout)
@@ -559,11 +560,11 @@ def test_fake_server_listens_on_loopback_only(capsys: pytest.CaptureFixture[str]
 
 
 def test_partial_paths() -> None:
-    assert _partial_path(Path("d/sessions.parquet"), dataset=False) == Path(
+    assert partial_path(Path("d/sessions.parquet"), dataset=False) == Path(
         "d/sessions.partial.parquet"
     )
-    assert _partial_path(Path("d/out"), dataset=False) == Path("d/out.partial.parquet")
-    assert _partial_path(Path("d/hive"), dataset=True) == Path("d/hive.partial")
+    assert partial_path(Path("d/out"), dataset=False) == Path("d/out.partial.parquet")
+    assert partial_path(Path("d/hive"), dataset=True) == Path("d/hive.partial")
 
 
 def test_report_markdown_and_grouping(

@@ -479,15 +479,16 @@ FLAGS = [
     *("--ignore-page", "--clamp-past-end", "--fail-after", "20", "--fail-status", "403"),
     *("--rate-limit", "25", "--rate-limit-headers", "--fault", "no_content=0.1"),
     *("--fault", "error200=0.1", "--fault", "redirect=0.1", "--sessions", "5"),
+    *("--deployments-status", "404"),
 ]
 
 
 @pytest.mark.parametrize("entry_point", ["python -m vsdk_analytics.testing", "vsdk-analytics"])
 def test_every_knob_has_a_flag(entry_point: str) -> None:
     if entry_point == "vsdk-analytics":
-        from vsdk_analytics._cli import _build_parser
+        from vsdk_analytics._cli.parser import build_parser
 
-        args = _build_parser(entry_point).parse_args(["fake-server", *FLAGS])
+        args = build_parser(entry_point).parse_args(["fake-server", *FLAGS])
     else:
         args = _parser().parse_args(FLAGS)
     config = api_from_args(args).config
@@ -500,6 +501,7 @@ def test_every_knob_has_a_flag(entry_point: str) -> None:
     assert config.ignore_page
     assert config.clamp_past_end
     assert (config.fail_after, config.fail_status) == (20, 403)
+    assert config.deployments_status == 404
     assert config.rate_limit_headers
     assert dict(config.faults) == {"no_content": 0.1, "error200": 0.1, "redirect": 0.1}
     defaults = api_from_args(_parser().parse_args([])).config

@@ -420,3 +420,50 @@ def test_fetch_session_returns_one_typed_row() -> None:
     assert paths[-1] == "/ai/v1/ai-deployment-sessions/nope%2F..%2Fx"
     with pytest.raises(ConfigurationError, match="session_id"):
         fetch_session(" ", CREDS, base_url=BASE, transport=httpx.MockTransport(handler))
+
+
+def _progress_of(api: ListAPI, **kwargs: Any) -> list[tuple[int, int | None, int]]:
+    seen: list[tuple[int, int | None, int]] = []
+    fetch(api, progress=lambda p: seen.append((p.pages_done, p.pages_total, p.sessions)), **kwargs)
+    return seen
+
+
+@pytest.mark.parametrize(("n", "pages"), [(450, 5), (500, 6), (0, 1), (99, 2), (100, 2)])
+def test_progress_totals_are_the_pages_a_fetch_takes(n: int, pages: int) -> None:
+    """``total // size + 1`` main pages (the short page that proves the end included).
+
+    The size is what page 1 held: 99 sessions at ``per_page=100`` could be a cap of 99,
+    so page 2 is asked too.
+    """
+    seen = _progress_of(ListAPI(n), per_page=100)
+    assert [s[0] for s in seen] == list(range(1, pages + 1))
+    assert all(total == pages for _, total, _ in seen)
+    assert seen[-1] == (pages, pages, n)
+
+
+def test_progress_counts_a_reasked_page_1_once() -> None:
+    """An empty page 1 at a size the server refuses, asked again at 10: one page, not two."""
+
+    def empty_at_large_sizes(n: int, page: int) -> bytes | None:
+        if n == 1:
+            info = {"currentPage": 1, "perPage": 100, "total": 25, "totalItems": 25}
+            return json.dumps({"data": [], "pageInfo": info}).encode()
+        return None
+
+    api = ListAPI(25, body_for=empty_at_large_sizes)
+    seen = _progress_of(api, per_page=100)
+    assert api.requests[:2] == [(1, 100), (1, 10)]
+    assert [s[0] for s in seen] == [1, 2, 3]
+    assert seen[-1] == (3, 3, 25)
+
+
+def test_progress_leaves_out_stitch_requests() -> None:
+    """Without totals the planner stitches page boundaries; only main pages move the bar."""
+    api = ListAPI(450, totals="missing")
+    seen = _progress_of(api, per_page=100)
+    stitches = [r for r in api.requests if r[1] != 100]
+    main_pages = {page for page, size in api.requests if size == 100}
+    assert stitches, "the case needs stitch requests"
+    done = [s[0] for s in seen]  # the last page twice: its total becomes known at the end
+    assert done == sorted(done) and set(done) == set(range(1, len(main_pages) + 1))
+    assert seen[-2:] == [(len(main_pages), None, 450), (len(main_pages), len(main_pages), 450)]

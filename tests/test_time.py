@@ -95,14 +95,15 @@ def test_dates_are_local_midnight(day: date) -> None:
 def test_the_cli_reads_dates_in_its_time_zone_and_spans_from_one_now() -> None:
     import argparse
 
-    from vsdk_analytics import _cli
+    from vsdk_analytics._cli.errors import CLIError
+    from vsdk_analytics._cli.fetching import since_until
 
     args = argparse.Namespace(since="2025-06-01", until=None, time_zone="Asia/Kolkata")
-    assert _cli._since_until(args) == (datetime(2025, 5, 31, 18, 30, tzinfo=UTC), None)
+    assert since_until(args) == (datetime(2025, 5, 31, 18, 30, tzinfo=UTC), None)
     args = argparse.Namespace(since="2d", until="1d", time_zone="UTC")
-    since, until = _cli._since_until(args)
+    since, until = since_until(args)
     assert since is not None and until is not None
     assert until - since == timedelta(days=1)  # both counted from the same "now"
     bad = argparse.Namespace(since="1d", until="2d", time_zone="UTC")
-    with pytest.raises(_cli.CLIError, match="after"):
-        _cli._since_until(bad)
+    with pytest.raises(CLIError, match="after"):
+        since_until(bad)

@@ -220,11 +220,15 @@ class _Run:
         self._bounds: dict[int, tuple[object, object]] = {}
         self._sink = make_sink(progress)
         self._sessions = 0
+        self._progress_pages: set[int] = set()
+        self._progress_shown: tuple[int, int | None] = (0, None)
         self._sent = 0
 
     async def run(self) -> pl.DataFrame:
         try:
             await self._execute()
+            if self._planner.done and self._planner.outcome().complete and self._progress_pages:
+                self._report_progress(None, final=True)
         finally:
             self._sink.close()
         return self._finish()
@@ -302,12 +306,28 @@ class _Run:
         self._planner.feed(
             PageAnswer(request, ids, parsed.total_items, before, newest_first=ordered)
         )
+        if request.purpose != "page":
+            return  # a stitch, probe or verify request re-reads the list: not progress
         self._sessions += parsed.record_count
-        done = self._answered
-        size = self._planner.per_page
-        total = parsed.total_items
-        planned = -(-total // size) if total is not None and total > 0 else None
-        self._sink.update(done, None if planned is None else max(planned, done), self._sessions)
+        self._progress_pages.add(request.page)  # page 1 asked again at 10 counts once
+        self._report_progress(parsed.total_items)
+
+    def _report_progress(self, total: int | None, *, final: bool = False) -> None:
+        """Main pages answered, of those a full fetch needs: ``total // size + 1``.
+
+        Paging ends at the first short page, so a list of ``total`` sessions takes
+        ``total // size + 1`` pages (an empty one after an exact multiple). At the end the
+        total is what was done (a ``since`` fetch stops early; a list may grow).
+        """
+        done = len(self._progress_pages)
+        shown: int | None = done
+        if not final:
+            size = self._planner.per_page
+            planned = total // size + 1 if total is not None and total >= 0 else None
+            shown = None if planned is None else max(planned, done)
+        if (done, shown) != self._progress_shown:
+            self._progress_shown = (done, shown)
+            self._sink.update(done, shown, self._sessions)
 
     def _stream(self, request: PageRequest, parsed: ParsedPage, ids: list[str | None]) -> None:
         """Hand the page to the batcher with the rows not seen before (id-less: main pages)."""

@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="STATUS",
-        help="answer STATUS to every deployments-list request (e.g. 403)",
+        help="answer STATUS to every deployments-list request (404: no such endpoint)",
     )
     add(
         "--fault",

@@ -121,9 +121,9 @@ class FakeConfig:
     fail_status
         The status of `fail_after`'s answers: 401 (default), 403, 404, 400 or any 4xx/5xx.
     deployments_status
-        Every authenticated deployments-list request is answered this status (a 4xx or
-        5xx, with a JSON error body): an account whose key may not list deployments
-        (403) or a deployment without the endpoint (404). ``None``: served.
+        Answer every authenticated deployments-list request with this status (404: an
+        API without the endpoint, as Express answers an unknown path; 403: a key that may
+        not list deployments; any 4xx/5xx). ``None``: served normally.
     faults
         Probability per list request of each fault in `FAULT_KINDS` (sum at most 1):
         ``reset`` (headers and half the body, then a TCP reset), ``truncated`` (200 with

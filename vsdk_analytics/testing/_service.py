@@ -412,8 +412,6 @@ class FakeVideoSDK:
         if config.fail_after is not None and self._authenticated > config.fail_after:
             self._faults["fail_after"] += 1
             return failure(config.fail_status)
-        if endpoint == "deployments" and config.deployments_status is not None:
-            return failure(config.deployments_status)
         if endpoint == "detail":
             assert session_id is not None
             session = self._store.get(session_id)
@@ -423,6 +421,10 @@ class FakeVideoSDK:
         assert paging is not None
         if endpoint == "sessions":
             return self._sessions_page(*paging)
+        if config.deployments_status == 404:  # no such endpoint: Express's answer
+            return _cannot("GET", DEPLOYMENTS_PATH)
+        if config.deployments_status is not None:
+            return failure(config.deployments_status)
         return self._deployments_page(*paging)
 
     def _sessions_page(self, page: int, asked: int) -> Reply:
@@ -509,6 +511,12 @@ class FakeVideoSDK:
         return httpx.Response(reply.status, headers=headers, content=content, request=request)
 
 
+def _cannot(method: str, path: str) -> Reply:
+    """The 404 of a path the API does not serve, as Express (the vendor's framework) words it."""
+    page = f"<!DOCTYPE html><html><body><pre>Cannot {method} {path}</pre></body></html>"
+    return Reply(404, (("Content-Type", HTML),), page.encode())
+
+
 def _route(method: str, path: str) -> Reply | tuple[_Endpoint, str | None]:
     """The endpoint and session id (for the detail endpoint), or the answer to give."""
     route: tuple[_Endpoint, str | None]
@@ -519,9 +527,8 @@ def _route(method: str, path: str) -> Reply | tuple[_Endpoint, str | None]:
         route = ("deployments", None)
     elif path.startswith(SESSIONS_PATH + "/") and "/" not in rest:
         route = ("detail", unquote(rest))
-    else:  # like Express, the vendor's framework
-        page = f"<!DOCTYPE html><html><body><pre>Cannot {method} {path}</pre></body></html>"
-        return Reply(404, (("Content-Type", HTML),), page.encode())
+    else:
+        return _cannot(method, path)
     if method not in {"GET", "HEAD"}:
         return error_reply(405, f"method {method} not allowed", ("Allow", "GET, HEAD"))
     return route
