@@ -1,10 +1,11 @@
 """Peak memory of ``fetch -o``: a fetch streamed to Parquet, against fetching then writing.
 
-    python benchmarks/stream_memory.py [--sessions 2000000] [--per-page 1000] [--eager]
+    python benchmarks/stream_memory.py [--sessions 2000000] [--per-page 100] [--eager]
 
 Starts the fake API (``python -m vsdk_analytics.testing``) in its own process on
-127.0.0.1, then runs the library in a fresh child process: ``fetch_sessions_to_parquet``
-(streamed; what ``vsdk-analytics fetch -o FILE`` runs), and with ``--eager`` also
+127.0.0.1, then runs the library in fresh child processes: ``vsdk-analytics fetch -o FILE``
+(streamed, at its defaults), ``fetch_sessions_to_parquet`` per ``--batch-rows``, and with
+``--eager`` also
 ``fetch_sessions`` + ``write_parquet``. Each child reports its own peak RSS (``VmHWM``),
 wall time and rows; the file's session ids are checked against the fake's ground truth.
 """
@@ -30,7 +31,14 @@ started = time.perf_counter()
 import vsdk_analytics as va
 url, token, per_page, out, mode, batch_rows = sys.argv[1:7]
 credentials = va.Credentials(token=token)
-if mode == "noop":  # the fetch alone, batches dropped: what the writer adds is the rest
+if mode == "cli":  # what a user runs: vsdk-analytics fetch -o FILE (streamed)
+    import os
+    from vsdk_analytics._cli import main
+    os.environ["VIDEOSDK_AUTH_TOKEN"] = token
+    code = main(["fetch", "-o", out, "--base-url", url, "--per-page", per_page, "--no-progress"])
+    assert code == 0, code
+    rows = va.parquet_info(out)["rows"]
+elif mode == "noop":  # the fetch alone, batches dropped: what the writer adds is the rest
     async def main():
         async with va.AsyncClient(credentials, base_url=url) as client:
             return await client.stream_sessions(
@@ -74,7 +82,7 @@ def run_child(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sessions", type=int, default=2_000_000)
-    p.add_argument("--per-page", type=int, default=1000)
+    p.add_argument("--per-page", type=int, default=100)
     p.add_argument("--eager", action="store_true", help="also fetch_sessions + write_parquet")
     p.add_argument("--noop", action="store_true", help="also the streamed fetch, not written")
     p.add_argument(
@@ -91,13 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         truth = ground_truth(args.sessions)
         url, token = api.ready(timeout=1800)
         results = []
-        runs = [("streamed", b) for b in args.batch_rows]
+        runs = [("cli", 0)] + [("streamed", b) for b in args.batch_rows]
         noop = [("noop", b) for b in args.batch_rows] if args.noop else []
         for mode, batch in [*runs, *noop, *([("eager", 0)] if args.eager else [])]:
             out = Path(tmp, f"{mode}.parquet")
             started = time.perf_counter()
             result = run_child(mode, url, token, args.per_page, out, batch)
-            result["batch_rows"] = batch if mode != "eager" else None
+            result["batch_rows"] = batch if mode not in ("eager", "cli") else None
             result["wall_s"] = time.perf_counter() - started
             if mode == "noop":
                 result["ids"] = "not written"

@@ -452,6 +452,15 @@ class Client:
         """One session by id (a one-row frame)."""
         return self._run(self._async.fetch_session(session_id, strict=strict))
 
+    def stream_sessions(
+        self, on_batch: Callable[[pl.DataFrame], None], **options: Any
+    ) -> FetchStats:
+        """`AsyncClient.stream_sessions`, synchronously.
+
+        ``on_batch`` runs on the client's thread, one batch at a time.
+        """
+        return self._run(self._async.stream_sessions(on_batch, **options))
+
     def fetch_deployments(
         self,
         *,

@@ -1,8 +1,9 @@
 """The ``fetch`` and ``sync`` commands, and what every command that fetches shares.
 
 `credentials` reads them from the environment or ``--token-file``; `since_until` turns
-``--since``/``--until`` into instants. ``fetch`` writes one Parquet file or dataset (what
-was fetched goes beside it when the fetch is incomplete); ``sync`` brings a dataset up to
+``--since``/``--until`` into instants. ``fetch`` writes one Parquet file (streamed: pages
+go to disk as row groups, memory stays flat) or a partitioned dataset; what was fetched
+goes beside it when the fetch is incomplete; ``sync`` brings a dataset up to
 date with `sync_sessions`.
 """
 
@@ -18,6 +19,7 @@ from vsdk_analytics._client import Client
 from vsdk_analytics._constants import DEFAULT_MAX_CONCURRENCY, MAX_RETRIES, READ_TIMEOUT_SECONDS
 from vsdk_analytics._credentials import Credentials
 from vsdk_analytics._dataset.files import Provenance, partition_columns
+from vsdk_analytics._dataset.stream import ParquetStream
 from vsdk_analytics._errors import ConfigurationError, CredentialsError, IncompleteFetchError
 from vsdk_analytics._http import resolve_base_url
 from vsdk_analytics._options import time_range
@@ -126,6 +128,17 @@ def run_fetch(args: argparse.Namespace) -> int:
         since=since,
         until=until,
     )
+    if not dataset:
+        return _stream_fetch(
+            args,
+            output,
+            creds=creds,
+            base_url=base_url,
+            source=source,
+            since=since,
+            until=until,
+            overwrite=overwrite,
+        )
     try:
         with open_client(args, creds, base_url) as client:
             frame, stats = client.fetch_sessions_with_stats(
@@ -146,14 +159,7 @@ def run_fetch(args: argparse.Namespace) -> int:
             overwrite=overwrite,
             provenance=source,
         )
-        cause = f" (first: {one_line(shell_message(exc.__cause__))})" if exc.__cause__ else ""
-        raise CLIError(
-            EXIT_INCOMPLETE,
-            f"the fetch is incomplete: {exc.reason or 'pages failed'}{cause}; wrote the "
-            f"{exc.sessions.height:,} sessions fetched to {str(partial)!r} and left "
-            f"{str(output)!r} untouched; rerun later, raise --max-retries, or pass "
-            "--allow-incomplete to accept a partial result",
-        ) from exc
+        raise _incomplete(exc, exc.sessions.height, partial, output) from exc
     save_parquet(
         frame,
         output,
@@ -163,6 +169,65 @@ def run_fetch(args: argparse.Namespace) -> int:
         provenance=source,
     )
     err(f"fetched {fetch_summary(frame, stats)} -> {output}")
+    return EXIT_OK
+
+
+def _incomplete(exc: IncompleteFetchError, kept: int, partial: Path, output: Path) -> CLIError:
+    cause = f" (first: {one_line(shell_message(exc.__cause__))})" if exc.__cause__ else ""
+    return CLIError(
+        EXIT_INCOMPLETE,
+        f"the fetch is incomplete: {exc.reason or 'pages failed'}{cause}; wrote the "
+        f"{kept:,} sessions fetched to {str(partial)!r} and left "
+        f"{str(output)!r} untouched; rerun later, raise --max-retries, or pass "
+        "--allow-incomplete to accept a partial result",
+    )
+
+
+def _stream_fetch(
+    args: argparse.Namespace,
+    output: Path,
+    *,
+    creds: Credentials,
+    base_url: str,
+    source: Provenance,
+    since: datetime | None,
+    until: datetime | None,
+    overwrite: bool | None,
+) -> int:
+    """One file: pages stream into it as row groups, so memory stays flat in its size."""
+    try:
+        stream = ParquetStream(
+            output,
+            profile="native" if args.profile == "native" else "bi",
+            overwrite=overwrite,
+            provenance=source,
+        )
+    except (ConfigurationError, OSError) as exc:
+        raise CLIError(EXIT_PATH, f"cannot write {str(output)!r}: {exc}") from None
+    with stream:
+        try:
+            with open_client(args, creds, base_url) as client:
+                stats = client.stream_sessions(
+                    stream.write,
+                    per_page=args.per_page,
+                    progress=args.progress,
+                    since=since,
+                    until=until,
+                    allow_incomplete=args.allow_incomplete,
+                    strict=args.strict,
+                )
+        except IncompleteFetchError as exc:
+            partial = partial_path(output, dataset=False)
+            try:
+                stream.commit(to=partial)
+            except (ConfigurationError, OSError) as write_error:
+                raise CLIError(EXIT_PATH, f"cannot write {str(partial)!r}: {write_error}") from None
+            raise _incomplete(exc, stream.rows, partial, output) from exc
+        try:
+            stream.commit()
+        except (ConfigurationError, OSError) as exc:
+            raise CLIError(EXIT_PATH, f"cannot write {str(output)!r}: {exc}") from None
+    err(f"fetched {fetch_summary(None, stats)} -> {output}")
     return EXIT_OK
 
 

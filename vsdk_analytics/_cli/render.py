@@ -90,11 +90,15 @@ def configure_logging(debug: bool) -> None:
         logger.addHandler(handler)
 
 
-def fetch_summary(frame: pl.DataFrame, stats: FetchStats) -> str:
-    """What a fetch did, in one line: sessions, pages, requests, retries, time."""
+def fetch_summary(frame: pl.DataFrame | None, stats: FetchStats) -> str:
+    """What a fetch did, in one line: sessions, pages, requests, retries, time.
+
+    ``frame`` None: the sessions were streamed, ``stats.sessions`` counts them.
+    """
     retried = f", {stats.retries:,} retried" if stats.retries else ""
+    sessions = stats.sessions if frame is None else frame.height
     return (
-        f"{frame.height:,} sessions in {stats.pages:,} pages "
+        f"{sessions:,} sessions in {stats.pages:,} pages "
         f"({stats.requests:,} requests{retried}, up to {stats.peak_in_flight} at once) "
         f"in {stats.seconds:.2f} s"
     )

@@ -141,10 +141,17 @@ class ParquetStream:
         del table
         _release_arrow_memory()
 
-    def commit(self) -> Path:
-        """Finish the file and rename it into place; the path written."""
+    def commit(self, to: str | os.PathLike[str] | None = None) -> Path:
+        """Finish the file and rename it into place; the path written.
+
+        ``to`` writes it elsewhere instead (e.g. beside the target when a fetch was
+        incomplete), under the same ``overwrite`` guard.
+        """
         if self._handle is None:
             raise ConfigurationError("this ParquetStream is closed")
+        target = self._target if to is None else Path(to)
+        if to is not None:
+            check_target(target, dataset=False, overwrite=self._overwrite)
         writer = self._open(to_arrow(SESSIONS_SCHEMA.to_frame(), self._profile))
         handle, self._handle = self._handle, None
         try:
@@ -153,13 +160,13 @@ class ParquetStream:
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
-            swap_into_place(self._temporary, self._target, overwrite=self._overwrite)
+            swap_into_place(self._temporary, target, overwrite=self._overwrite)
         except BaseException:
             handle.close()
             self._temporary.unlink(missing_ok=True)
             raise
-        fsync_dir(self._target.parent)
-        return self._target
+        fsync_dir(target.parent)
+        return target
 
     def abort(self) -> None:
         """Drop what was written; nothing appears at the target."""
