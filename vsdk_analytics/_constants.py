@@ -27,7 +27,7 @@ DEFAULT_MAX_CONCURRENCY: Final = 16
 """Requests in flight by default: at 50-150 ms latency 8 left the fetch waiting on round
 trips (docs/benchmarks.md); the limiter lowers it when the server answers 429."""
 
-STREAM_BATCH_ROWS: Final = 50_000
+STREAM_BATCH_ROWS: Final = 20_000
 """Rows per row group when a fetch streams into Parquet (memory holds about one batch)."""
 
 TOKEN_TTL_SECONDS: Final = 120 * 60
