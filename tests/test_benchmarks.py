@@ -117,3 +117,31 @@ def test_quick_run_prints_every_installed_tool_with_exact_ids(
     assert "## Machine" in text
     assert "Python" in text
     assert "| scenario | tool |" in text
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_compare_runs_the_library_at_its_defaults_against_the_fastest_peer(
+    bench: ModuleType,
+) -> None:
+    proc = subprocess.run(
+        [
+            *(sys.executable, str(RUN), "--compare", "--quick", "--scenarios", "i"),
+            *("--sessions", "i=300", "--repeat", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    rows = _table(proc.stdout)
+    ours = rows["i", bench.TOOLS["vsdk-default"].name]
+    peer = rows["i", bench.TOOLS[bench.FASTEST].name]
+    assert ours["ids"] == peer["ids"] == "exact"
+    assert peer["vs fastest peer"] == "peer"
+    assert ours["vs fastest peer"].endswith("x") and float(ours["CPU s"]) > 0
+    assert ours["in flight"] == "16" == peer["in flight"]  # the library's default is 16 too
+    for phase in ("import", "fetch", "decode", "frame", "write"):
+        assert f"{phase} " in ours["phases (s)"], ours
