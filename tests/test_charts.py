@@ -252,18 +252,13 @@ def test_html_pages_embed_the_vega_javascript_unless_cdn(
 ) -> None:
     inline = charts.save_charts(frame, tmp_path / "inline", formats=["html"])
     cdn = charts.save_charts(frame, tmp_path / "cdn", formats=["html"], cdn=True)
-    older = charts.save_charts(frame, tmp_path / "older", formats=["html"], self_contained=True)
-    for page, small, same in zip(inline, cdn, older, strict=True):
+    for page, small in zip(inline, cdn, strict=True):
         text, small_text = page.read_text(encoding="utf-8"), small.read_text(encoding="utf-8")
         assert "cdn.jsdelivr.net" not in text and "vegaEmbed" in text
         assert len(text) > 500_000  # Vega, Vega-Lite and vega-embed, inline
         assert '<script src="https://cdn.jsdelivr.net/npm/vega@' in small_text
         assert len(small_text) < 50_000
         assert embedded_spec(text) == embedded_spec(small_text)
-        assert same.read_text(encoding="utf-8") == text
-    with pytest.raises(ConfigurationError, match="choose one"):
-        charts.save_charts(frame, tmp_path / "both", cdn=True, self_contained=True)
-    assert not (tmp_path / "both").exists()
 
 
 def test_save_charts_svg_and_json(tmp_path: Path) -> None:

@@ -427,7 +427,6 @@ def save_charts(
     *,
     formats: Sequence[str] = ("html", "png"),
     cdn: bool = False,
-    self_contained: bool | None = None,
     time_zone: str = "UTC",
     now: datetime | None = None,
 ) -> list[Path]:
@@ -451,10 +450,6 @@ def save_charts(
         that draw only with internet access. By default (False) every HTML page embeds
         it (about 900 kB each; vl-convert bundles it in a few seconds, once per
         process) and draws with no network. The data is embedded either way.
-    self_contained
-        The older switch, from when the CDN was the default: True asks for what is now
-        the default (embedded JavaScript), and None or False leave the choice to
-        ``cdn``. True with ``cdn=True`` is a `ConfigurationError`.
     time_zone
         IANA zone of the timed charts' periods and axes (default UTC).
     now
@@ -470,19 +465,13 @@ def save_charts(
     Raises
     ------
     ConfigurationError
-        An unknown format or time zone, a frame that is not a sessions frame, or
-        ``cdn=True`` with ``self_contained=True``.
+        An unknown format or time zone, or a frame that is not a sessions frame.
     ImportError
         Altair or vl-convert is not installed (the ``charts`` extra).
     OSError
         The directory cannot be created or written.
     """
     chosen = check_formats(formats)
-    if cdn and self_contained:
-        raise ConfigurationError(
-            "cdn=True loads the Vega JavaScript from a CDN, self_contained=True embeds it: "
-            "choose one"
-        )
     builders = _builders(check_time_zone(time_zone), now)
     writer = SpecWriter(cdn=cdn)
     data = eager(frame)

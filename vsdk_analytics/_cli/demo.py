@@ -93,9 +93,7 @@ def run_demo(args: argparse.Namespace) -> int:
     save_parquet(frame, parquet, profile="bi", partition_by=None)
     written = [parquet]
     if charts:
-        written += save_charts(
-            frame, directory, self_contained=args.offline_html, time_zone=args.time_zone
-        )
+        written += save_charts(frame, directory, cdn=args.cdn, time_zone=args.time_zone)
 
     out(f"Wrote to {directory}{os.sep}:")
     out(f"  {parquet.name:<24} {frame.height:,} sessions, bi profile (BI tools, DuckDB, pandas)")

@@ -100,7 +100,7 @@ def charts_available() -> bool:
 
 
 def save_charts(
-    frame: pl.DataFrame, directory: Path, *, self_contained: bool, time_zone: str = "UTC"
+    frame: pl.DataFrame, directory: Path, *, cdn: bool, time_zone: str = "UTC"
 ) -> list[Path]:
     """`vsdk_analytics.charts.save_charts`; the files written."""
     if not charts_available():
@@ -108,6 +108,6 @@ def save_charts(
     from vsdk_analytics.charts import save_charts as save  # noqa: PLC0415 - Altair is slow to import
 
     try:
-        return save(frame, directory, self_contained=self_contained, time_zone=time_zone)
+        return save(frame, directory, cdn=cdn, time_zone=time_zone)
     except OSError as exc:
         raise CLIError(EXIT_PATH, f"cannot write the charts to {str(directory)!r}: {exc}") from None

@@ -342,10 +342,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     demo.add_argument("--no-charts", action="store_true", help="skip the charts")
     _add_time_zone(demo, "the charts' days and hours")
     demo.add_argument(
-        "--offline-html",
+        "--cdn",
         action="store_true",
-        help="embed the Vega JavaScript in each HTML chart (~900 kB each, a few seconds "
-        "more) so it opens without internet",
+        help="load the Vega JavaScript of the HTML charts from a CDN (small pages that draw "
+        "only online); by default each page embeds it (~900 kB) and draws offline",
     )
     _add_rate(demo)
     _add_progress(demo)
@@ -451,9 +451,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     report.add_argument("--charts", metavar="DIR", help="also write the charts (HTML + PNG) to DIR")
     _add_time_zone(report, "the charts' days and hours")
     report.add_argument(
-        "--offline-html",
+        "--cdn",
         action="store_true",
-        help="embed the Vega JavaScript in each HTML chart so it opens without internet",
+        help="load the Vega JavaScript of the HTML charts from a CDN (small pages that draw "
+        "only online); by default each page embeds it and draws offline",
     )
     report.add_argument(
         "--deployment-names",

@@ -155,7 +155,7 @@ def run_report(args: argparse.Namespace) -> int:
         written = save_charts(
             frame,
             Path(args.charts),
-            self_contained=args.offline_html,
+            cdn=args.cdn,
             time_zone=args.time_zone,
         )
         err(f"wrote {len(written)} chart files to {args.charts}")
