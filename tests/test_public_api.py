@@ -4,6 +4,7 @@ import inspect
 import re
 
 import vsdk_analytics
+from vsdk_analytics._constants import DEFAULT_MAX_CONCURRENCY
 
 
 def test_all_is_sorted_and_complete() -> None:
@@ -40,7 +41,7 @@ def test_entry_points_have_the_documented_signature() -> None:
         "progress",
     ]
     assert sync.parameters["per_page"].default == 100
-    assert sync.parameters["max_concurrency"].default == 8
+    assert sync.parameters["max_concurrency"].default == DEFAULT_MAX_CONCURRENCY == 16
     assert sync.parameters["credentials"].default is None
     assert all(
         p.kind is inspect.Parameter.KEYWORD_ONLY

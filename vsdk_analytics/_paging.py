@@ -301,9 +301,10 @@ class PagingPlanner:
             return False
         highest = self._highest
         claimed = self._claimed_pages()
-        ahead = (
-            self._lookahead if claimed is not None else min(self._lookahead, 2 * self._full_pages)
-        )
+        # without totals, or when `since` may end the list early, the window grows as full
+        # pages keep coming (1, 2, 4...), so a short list or a recent `since` costs little
+        ramp = claimed is None or self._since_mode
+        ahead = min(self._lookahead, 2 * self._full_pages) if ramp else self._lookahead
         if page > highest + max(ahead, 1):
             return False
         # past the claimed end: one probe at a time
