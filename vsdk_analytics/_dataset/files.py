@@ -9,6 +9,7 @@ name, fsync, rename, fsync of the directory).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import uuid
@@ -44,6 +45,7 @@ __all__ = [
     "fsync_dir",
     "hive_value",
     "library_version",
+    "parquet_bytes",
     "partition_columns",
     "provenance_metadata",
     "public_url",
@@ -364,27 +366,39 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_file(table: Any, path: Path, compression: str, metadata: dict[str, str]) -> None:
-    """Write one Parquet file (which must not exist) and fsync it."""
+def _write_to(handle: Any, table: Any, compression: str, metadata: dict[str, str]) -> None:
+    """Write one Parquet file to a binary handle, as every writer here does."""
     import pyarrow.parquet as pq  # noqa: PLC0415 - pyarrow loads only when writing
 
+    writer = pq.ParquetWriter(
+        handle,
+        table.schema,
+        compression=compression,
+        version="2.6",
+        store_schema=False,
+        coerce_timestamps="us",
+        use_compliant_nested_type=True,
+    )
+    try:
+        writer.write_table(table)
+        writer.add_key_value_metadata(metadata)
+    finally:
+        writer.close()
+
+
+def write_file(table: Any, path: Path, compression: str, metadata: dict[str, str]) -> None:
+    """Write one Parquet file (which must not exist) and fsync it."""
     with path.open("xb") as handle:
-        writer = pq.ParquetWriter(
-            handle,
-            table.schema,
-            compression=compression,
-            version="2.6",
-            store_schema=False,
-            coerce_timestamps="us",
-            use_compliant_nested_type=True,
-        )
-        try:
-            writer.write_table(table)
-            writer.add_key_value_metadata(metadata)
-        finally:
-            writer.close()
+        _write_to(handle, table, compression, metadata)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def parquet_bytes(table: Any, compression: str, metadata: dict[str, str]) -> bytes:
+    """One Parquet file in memory, for an object store's single PUT."""
+    buffer = io.BytesIO()
+    _write_to(buffer, table, compression, metadata)
+    return buffer.getvalue()
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -64,6 +64,8 @@ from .files import (
     to_arrow,
     write_file,
 )
+from .location import ObjectLocation, parse_location
+from .remote import DELTA_LOG, is_delta_table, remote_data_files, write_remote
 from .state import STATE_FILE, read_state
 
 __all__ = [
@@ -87,7 +89,7 @@ def write_parquet(
     compression: str | None = None,
     overwrite: bool | None = None,
     provenance: Provenance | None = None,
-) -> Path:
+) -> Path | str:
     """Write a sessions frame to a Parquet file, or a Hive-partitioned dataset directory.
 
     Parameters
@@ -96,7 +98,10 @@ def write_parquet(
         A frame with exactly `SESSIONS_SCHEMA` (a LazyFrame is collected).
     path
         The file to write, or with ``partition_by`` the dataset directory. Its parent
-        directory must exist.
+        directory must exist. An object-store URL (``s3://bucket/key``, ``gs://``,
+        ``az://``; needs the ``lake`` extra) writes there, with credentials from the
+        cloud's standard environment (see [Data lake](../lake.md)); ``file://`` URLs are
+        local paths.
     profile
         ``"bi"`` (flat, plain types, ``webhook_events`` as JSON array text, snappy) or
         ``"native"`` (``webhook_events`` as ``list<string>``, zstd).
@@ -118,8 +123,8 @@ def write_parquet(
 
     Returns
     -------
-    pathlib.Path
-        The path written.
+    pathlib.Path or str
+        The path written (the URL, for an object store).
 
     Raises
     ------
@@ -150,7 +155,19 @@ def write_parquet(
     compression_codec = codec(profile, compression)
     columns = partition_columns(partition_by)
     check_schema(frame)
-    target = Path(path)
+    target = parse_location(path)
+    if isinstance(target, ObjectLocation):
+        data = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+        check_partition_values(data, columns)
+        write_remote(
+            target,
+            dataset_parts(data, columns) if columns else data,
+            profile=profile,
+            compression=compression_codec,
+            metadata=provenance_metadata(profile, columns, provenance),
+            overwrite=overwrite,
+        )
+        return target.url
     parent = target.parent
     if not parent.is_dir():
         raise ConfigurationError(f"the directory {str(parent)!r} does not exist")
@@ -181,6 +198,30 @@ def write_parquet(
     return target
 
 
+def dataset_parts(frame: pl.DataFrame, columns: list[str]) -> list[tuple[str, pl.DataFrame]]:
+    """The files of a partitioned write: each one's path in the dataset, and its rows."""
+    if START_DATE in columns:
+        frame = frame.with_columns(
+            pl.col("start").dt.convert_time_zone("UTC").dt.date().alias(START_DATE)
+        )
+    parts: dict[tuple[object, ...], pl.DataFrame]
+    if frame.height:
+        parts = frame.partition_by(columns, as_dict=True, include_key=False, maintain_order=True)
+    else:
+        # An empty dataset is one empty file in the null partition, so readers find a schema.
+        parts = {(None,) * len(columns): frame.drop(columns)}
+    return [
+        (
+            "/".join(
+                [*(f"{name}={hive_value(value)}" for name, value in zip(columns, key, strict=True)),
+                 PART_FILE]
+            ),
+            part,
+        )
+        for key, part in parts.items()
+    ]  # fmt: skip
+
+
 def _write_dataset(
     frame: pl.DataFrame,
     root: Path,
@@ -191,24 +232,12 @@ def _write_dataset(
     metadata: dict[str, str],
 ) -> None:
     """Write one file per partition under ``root`` (which must not exist yet)."""
-    if START_DATE in columns:
-        frame = frame.with_columns(
-            pl.col("start").dt.convert_time_zone("UTC").dt.date().alias(START_DATE)
-        )
     root.mkdir()
-    parts: dict[tuple[object, ...], pl.DataFrame]
-    if frame.height:
-        parts = frame.partition_by(columns, as_dict=True, include_key=False, maintain_order=True)
-    else:
-        # An empty dataset is one empty file in the null partition, so readers find a schema.
-        parts = {(None,) * len(columns): frame.drop(columns)}
-    for key, part in parts.items():
-        directory = root.joinpath(
-            *(f"{name}={hive_value(value)}" for name, value in zip(columns, key, strict=True))
-        )
-        directory.mkdir(parents=True, exist_ok=True)
+    for relative, part in dataset_parts(frame, columns):
+        file = root / relative
+        file.parent.mkdir(parents=True, exist_ok=True)
         file_metadata = {**metadata, f"{META}rows": str(part.height)}
-        write_file(to_arrow(part, profile), directory / PART_FILE, compression, file_metadata)
+        write_file(to_arrow(part, profile), file, compression, file_metadata)
     for directory in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
         fsync_dir(directory)
     fsync_dir(root)
@@ -323,7 +352,35 @@ def _encoding(metadata: dict[str, str]) -> str:
     return separator if separator is not None else EVENTS_ENCODING
 
 
-def _check_version(file: Path, metadata: dict[str, str]) -> None:
+def _is_delta(source: Path | ObjectLocation) -> bool:
+    if isinstance(source, ObjectLocation):
+        return is_delta_table(source)
+    return (source / DELTA_LOG).is_dir()
+
+
+def _sources(source: Path | ObjectLocation) -> tuple[list[Path | str], list[str]]:
+    """The Parquet files of a file or dataset (paths or URLs), and its Hive keys."""
+    if isinstance(source, ObjectLocation):
+        if source.key and source.exists():
+            return [source.url], []
+        found = remote_data_files(source)
+        if not found:
+            raise ConfigurationError(f"no Parquet file or dataset at {source.url!r}")
+        relative = found[0][len(source.key) + 1 :] if source.key else found[0]
+        keys = [part.split("=", 1)[0] for part in relative.split("/")[:-1]]
+        return [source.url_of(key) for key in found], keys
+    if source.is_dir():
+        files = data_files(source)
+        if not files:
+            raise ConfigurationError(f"no Parquet files under {str(source)!r}")
+        keys = [part.split("=", 1)[0] for part in files[0].relative_to(source).parts[:-1]]
+        return list(files), keys
+    if source.is_file():
+        return [source], []
+    raise ConfigurationError(f"no Parquet file or dataset at {str(source)!r}")
+
+
+def _check_version(file: Path | str, metadata: dict[str, str]) -> None:
     written = metadata.get(f"{META}schema_version")
     if written is not None and written != str(SCHEMA_VERSION):
         raise ConfigurationError(
@@ -343,7 +400,9 @@ def scan_parquet(path: str | os.PathLike[str]) -> pl.LazyFrame:
     Parameters
     ----------
     path
-        A Parquet file, or a Hive-partitioned dataset directory.
+        A Parquet file, or a Hive-partitioned dataset directory; an object-store URL
+        (``s3://...``) of either; or a Delta table written by
+        ``sync_sessions(..., table_format="delta")`` (read through its log).
 
     Returns
     -------
@@ -368,25 +427,21 @@ def scan_parquet(path: str | os.PathLike[str]) -> pl.LazyFrame:
     ...     print(scan_parquet(target).select("webhook_events").collect().item().to_list())
     ['a']
     """
-    source = Path(path)
-    if source.is_dir():
-        files = data_files(source)
-        if not files:
-            raise ConfigurationError(f"no Parquet files under {str(source)!r}")
-        keys = [part.split("=", 1)[0] for part in files[0].relative_to(source).parts[:-1]]
-    elif source.is_file():
-        files, keys = [source], []
-    else:
-        raise ConfigurationError(f"no Parquet file or dataset at {str(source)!r}")
+    source = parse_location(path)
+    if _is_delta(source):
+        from .delta import scan_delta  # noqa: PLC0415 - deltalake loads only for Delta tables
+
+        return scan_delta(source)
+    files, keys = _sources(source)
     hive_schema = {
         key: pl.Date() if key == START_DATE else SESSIONS_SCHEMA.get(key, pl.String())
         for key in keys
     }
-    groups: dict[str, list[Path]] = {}
+    groups: dict[str, list[str]] = {}
     for file in files:
         metadata = pl.read_parquet_metadata(file)
         _check_version(file, metadata)
-        groups.setdefault(_encoding(metadata), []).append(file)
+        groups.setdefault(_encoding(metadata), []).append(str(file))
     frames = []
     for encoding, group in groups.items():
         lf = pl.scan_parquet(

@@ -16,7 +16,7 @@ class SyncReport:
     Attributes
     ----------
     dataset
-        The dataset directory.
+        The dataset directory, or the Delta table's path or URL.
     new
         Sessions stored for the first time.
     updated
@@ -50,7 +50,7 @@ class SyncReport:
         This run's id, recorded in the state file and in every file it wrote.
     """
 
-    dataset: Path
+    dataset: Path | str
     new: int
     updated: int
     unchanged: int

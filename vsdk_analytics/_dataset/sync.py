@@ -75,6 +75,7 @@ from vsdk_analytics._progress import ProgressArg
 from vsdk_analytics._schema import SCHEMA_VERSION
 from vsdk_analytics._sync import run_sync
 
+from .destination import Build, Destination, Outcome, TableFormat
 from .files import (
     HIVE_NULL_PARTITION,
     META,
@@ -90,6 +91,7 @@ from .files import (
     to_arrow,
     write_file,
 )
+from .location import ObjectLocation, parse_location
 from .lock import DatasetLock
 from .merge import Merge, keep_stored_webhook, merge
 from .parquet import check_target
@@ -165,8 +167,7 @@ def _commit(
 # ---------------------------------------------------------------------------
 
 
-def _prepare(dataset: str | os.PathLike[str]) -> Path:
-    root = Path(dataset)
+def _prepare(root: Path) -> Path:
     if root.exists() and not root.is_dir():
         raise ConfigurationError(f"{str(root)!r} is a file; a synced dataset is a directory")
     if not root.parent.is_dir():
@@ -175,6 +176,72 @@ def _prepare(dataset: str | os.PathLike[str]) -> Path:
         check_target(root, dataset=True, overwrite=True)  # only a Parquet dataset in it
     root.mkdir(exist_ok=True)
     return root
+
+
+class ParquetDirectory:
+    """A local Hive-partitioned Parquet dataset: an OS lock, renames, the state file last."""
+
+    def __init__(self, root: Path, *, lock_timeout: float | None, run_id: str) -> None:
+        self.root = _prepare(root)
+        self.lock = DatasetLock(self.root, timeout=lock_timeout, run_id=run_id)
+
+    @property
+    def where(self) -> Path:
+        """The dataset directory."""
+        return self.root
+
+    def acquire(self) -> None:
+        """Take the dataset's OS lock (`DatasetConflictError` when another sync holds it)."""
+        self.lock.acquire()
+
+    def release(self) -> None:
+        """Release the lock."""
+        self.lock.release()
+
+    def load(self, profile: str) -> tuple[SyncState | None, str, StoredDataset]:
+        """The state file (checked against the profile) and the stored partitions."""
+        state, why_no_state = _usable_state(self.root, profile)
+        return state, why_no_state, load_dataset(self.root, profile)
+
+    def commit(
+        self, build: Build, profile: str, state: SyncState | None, stored: StoredDataset
+    ) -> tuple[Outcome, int]:
+        """Write the changed partitions, then the state file (no one else can write)."""
+        outcome = build(stored, state)
+        _rewrite_legacy(outcome.merged, stored)
+        written = _commit(
+            self.root, outcome.merged, outcome.state, outcome.metadata, empty=stored.files == 0
+        )
+        return outcome, written
+
+
+def _destination(
+    dataset: str | os.PathLike[str],
+    table_format: object,
+    *,
+    lock_timeout: float | None,
+    run_id: str,
+) -> Destination:
+    """The destination of a sync: a local Parquet directory or a Delta table."""
+    location = parse_location(dataset)
+    if table_format == "delta":
+        from .delta import DeltaDestination  # noqa: PLC0415 - deltalake loads only for Delta
+
+        return DeltaDestination(location)
+    if table_format != "parquet":
+        raise ConfigurationError(
+            f"table_format= must be 'parquet' or 'delta', got {table_format!r}"
+        )
+    if isinstance(location, ObjectLocation):
+        raise ConfigurationError(
+            f"cannot sync plain Parquet into the object store {location.url!r}: its safety "
+            "rests on atomic renames and an OS lock, which object stores do not have, so "
+            "concurrent or killed syncs could lose sessions. Sync a Delta table there "
+            "instead: table_format='delta' (CLI: --format delta), which commits atomically "
+            "and safely under concurrent runs, and is read by Spark, Databricks, Trino, "
+            "DuckDB, Polars and Power BI"
+        )
+    return ParquetDirectory(location, lock_timeout=lock_timeout, run_id=run_id)
 
 
 def _check_lock_timeout(lock_timeout: float | None) -> None:
@@ -281,8 +348,9 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
     timeout: float = READ_TIMEOUT_SECONDS,
     full: bool = False,
     lock_timeout: float | None = 0.0,
+    table_format: TableFormat = "parquet",
 ) -> SyncReport:
-    """Bring a Parquet dataset of sessions up to date (async); see `sync_sessions`."""
+    """Bring a Parquet dataset or Delta table up to date (async); see `sync_sessions`."""
     started = time.perf_counter()
     check_client_options(
         per_page=per_page, max_concurrency=max_concurrency, max_retries=max_retries, timeout=timeout
@@ -291,14 +359,12 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
     _check_lock_timeout(lock_timeout)
     url = resolve_base_url(base_url)
     creds = credentials if credentials is not None else Credentials.from_env()
-    root = _prepare(dataset)
     run_id = uuid.uuid4().hex
-    lock = DatasetLock(root, timeout=lock_timeout, run_id=run_id)
-    lock.acquire()
+    destination = _destination(dataset, table_format, lock_timeout=lock_timeout, run_id=run_id)
+    destination.acquire()
     stack = contextlib.AsyncExitStack()
     try:
-        state, why_no_state = _usable_state(root, profile)
-        stored = await asyncio.to_thread(load_dataset, root, profile)
+        state, why_no_state, stored = await asyncio.to_thread(destination.load, profile)
         known_per_page = (
             state.per_page
             if state is not None and state.per_page_requested == per_page
@@ -338,22 +404,43 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
 
         refreshed, refresh_requests = await _refresh(missing, fetch_one, max_concurrency)
         candidate = _next_watermark(fetched, stats)
-        old = state.watermark if state is not None and plan.since is not None else None
-        marks = [m for m in (old, candidate) if m is not None]
-        watermark = max(marks) if marks else None
-
         metadata = provenance_metadata(
             profile,
             [START_DATE],
             Provenance(fetched_at=fetched_at, base_url=url, since=plan.since, sync_run_id=run_id),
         )
 
-        def merge_and_commit() -> tuple[Merge, int]:
+        def report(merged: Merge, watermark: datetime | None, written: int) -> SyncReport:
+            total_items = (
+                stats.total_items_at_end or stats.total_items_at_start or merged.sessions_total
+            )
+            return SyncReport(
+                dataset=destination.where,
+                new=merged.new,
+                updated=merged.updated,
+                unchanged=merged.unchanged,
+                refreshed=len(missing),
+                pages_fetched=stats.pages,
+                pages_full_fetch=max(1, math.ceil(total_items / (stats.per_page or per_page))),
+                requests=stats.requests + refresh_requests,
+                full_fetch=full_fetch,
+                reason=reason,
+                partitions_written=written,
+                sessions_total=merged.sessions_total,
+                seconds=time.perf_counter() - started,
+                since=plan.since,
+                watermark=watermark,
+                run_id=run_id,
+            )
+
+        def build(stored: StoredDataset, state: SyncState | None) -> Outcome:
             ids = refreshed.get_column("session_id").implode()
             where = stored.index.filter(pl.col("session_id").is_in(ids)).get_column(PARTITION)
             kept = keep_stored_webhook(refreshed, stored.rows(where.unique().to_list()))
             merged = merge(stored, combine_pages([fetched, kept]))
-            _rewrite_legacy(merged, stored)
+            old = state.watermark if state is not None and plan.since is not None else None
+            marks = [m for m in (old, candidate) if m is not None]
+            watermark = max(marks) if marks else None
             new_state = SyncState(
                 watermark=watermark,
                 profile=profile,
@@ -365,35 +452,19 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
                 run_id=run_id,
                 base_url=public_url(url),
             )
-            written = _commit(root, merged, new_state, metadata, empty=stored.files == 0)
-            return merged, written
+            summary = report(merged, watermark, len(merged.writes))
+            fields = {k: getattr(summary, k) for k in SyncReport.__dataclass_fields__}
+            return Outcome(merged, new_state, fields, metadata)
 
-        merged, written = await _to_thread_to_the_end(merge_and_commit)
+        outcome, written = await _to_thread_to_the_end(
+            lambda: destination.commit(build, profile, state, stored)
+        )
     finally:
         try:
             await stack.aclose()
         finally:
-            lock.release()
-    total_items = stats.total_items_at_end or stats.total_items_at_start or merged.sessions_total
-    effective = stats.per_page or per_page
-    return SyncReport(
-        dataset=root,
-        new=merged.new,
-        updated=merged.updated,
-        unchanged=merged.unchanged,
-        refreshed=len(missing),
-        pages_fetched=stats.pages,
-        pages_full_fetch=max(1, math.ceil(total_items / effective)),
-        requests=stats.requests + refresh_requests,
-        full_fetch=full_fetch,
-        reason=reason,
-        partitions_written=written,
-        sessions_total=merged.sessions_total,
-        seconds=time.perf_counter() - started,
-        since=plan.since,
-        watermark=watermark,
-        run_id=run_id,
-    )
+            destination.release()
+    return report(outcome.merged, outcome.state.watermark, written)
 
 
 def sync_sessions(
@@ -410,6 +481,7 @@ def sync_sessions(
     timeout: float = READ_TIMEOUT_SECONDS,
     full: bool = False,
     lock_timeout: float | None = 0.0,
+    table_format: TableFormat = "parquet",
 ) -> SyncReport:
     """Bring a Hive-partitioned Parquet dataset of sessions up to date, fetching little.
 
@@ -505,5 +577,6 @@ def sync_sessions(
             timeout=timeout,
             full=full,
             lock_timeout=lock_timeout,
+            table_format=table_format,
         )
     )
