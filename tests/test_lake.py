@@ -52,7 +52,8 @@ pytestmark = pytest.mark.integration
 
 PER_PAGE = 100
 BUCKET = "lake"
-Hook = Callable[[str, str], None]
+Hook = Callable[[str, str], bool]
+"""Called with each request's method and path; True: answer 503 instead of serving it."""
 
 
 @dataclass
@@ -62,6 +63,8 @@ class S3:
     endpoint: str
     requests: list[tuple[str, str]] = field(default_factory=list)
     hook: Hook | None = None
+    after: Callable[[str, str], None] | None = None
+    """Called with each request's method and path once it has been served."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, key: str) -> str:
@@ -77,9 +80,14 @@ def _middleware(app: Any, s3: S3) -> Any:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         with s3.lock:
             s3.requests.append((method, path))
-        if s3.hook is not None:
-            s3.hook(method, path)
-        return app(environ, start_response)
+        if s3.hook is not None and s3.hook(method, path):
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
+        try:
+            return list(app(environ, start_response))
+        finally:
+            if s3.after is not None:
+                s3.after(method, path)
 
     return wrapped
 
@@ -103,6 +111,8 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # moto keeps its buckets per process, not per server: start from an empty account.
+    assert httpx.post(f"{store.endpoint}/moto-api/reset").status_code == 200
     assert httpx.put(f"{store.endpoint}/{BUCKET}").status_code == 200
     try:
         yield store
@@ -247,20 +257,22 @@ def test_a_delta_sync_killed_at_its_commit_then_rerun_stores_each_session_once(
     s3: S3, version: int
 ) -> None:
     url = s3.url("killed/sessions")
-    commit = f"/killed/sessions/_delta_log/{version:020d}.json"
+    commit = f"/{BUCKET}/killed/sessions/_delta_log/{version:020d}.json"
     with FakeServer(sessions=700, seed=11) as server:
         if version:
             sync(server, url, table_format="delta")
             for _ in range(5):
-                server.api.insert_session(status="in_progress")
+                server.api.insert_session(status="running")
         known = threading.Event()
         child: dict[str, subprocess.Popen[str]] = {}
 
-        def kill_at_commit(method: str, path: str) -> None:
-            if method == "PUT" and path == commit and "p" in child:
-                known.wait(60)
-                child["p"].send_signal(signal.SIGKILL)
-                child["p"].wait()
+        def kill_at_commit(method: str, path: str) -> bool:
+            if method != "PUT" or path != commit:
+                return False
+            assert known.wait(60)
+            child["p"].send_signal(signal.SIGKILL)  # before the commit is stored
+            child["p"].wait()
+            return True
 
         s3.hook = kill_at_commit
         child["p"] = subprocess.Popen(
@@ -288,29 +300,33 @@ def test_a_delta_sync_killed_at_its_commit_then_rerun_stores_each_session_once(
 def test_two_concurrent_delta_syncs_lose_nothing(s3: S3, existing: bool) -> None:
     url = s3.url("race/sessions")
     version = 1 if existing else 0
-    commit = f"/race/sessions/_delta_log/{version:020d}.json"
+    commit = f"/{BUCKET}/race/sessions/_delta_log/{version:020d}.json"
     with FakeServer(sessions=600, seed=13) as server:
         if existing:
             sync(server, url, table_format="delta")
             for _ in range(4):
                 server.api.insert_session(status="completed")
-        arrived = threading.Semaphore(0)
-        both = threading.Event()
+        both, first_done = threading.Event(), threading.Event()
         count = {"n": 0}
 
-        def hold_the_first_commit(method: str, path: str) -> None:
+        def hold_the_first_commit(method: str, path: str) -> bool:
             if method != "PUT" or path != commit:
-                return
+                return False
             with s3.lock:
                 count["n"] += 1
                 mine = count["n"]
-            if mine == 1:
+            if mine == 1:  # both syncs read the same version: hold one commit...
                 assert both.wait(120), "the second sync never reached its commit"
-            elif mine == 2:
+            elif mine == 2:  # ...until the other arrives, then store the first one first
                 both.set()
-            arrived.release()
+                assert first_done.wait(120)
+            return False
 
-        s3.hook = hold_the_first_commit
+        def after(method: str, path: str) -> None:
+            if method == "PUT" and path == commit:
+                first_done.set()
+
+        s3.hook, s3.after = hold_the_first_commit, after
         outcomes: list[SyncReport | BaseException] = []
 
         def run() -> None:
@@ -324,7 +340,7 @@ def test_two_concurrent_delta_syncs_lose_nothing(s3: S3, existing: bool) -> None
             thread.start()
         for thread in threads:
             thread.join()
-        s3.hook = None
+        s3.hook = s3.after = None
         assert count["n"] >= 2  # both raced for the same log entry
         errors = [o for o in outcomes if isinstance(o, BaseException)]
         assert not errors, errors

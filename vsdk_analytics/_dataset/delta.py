@@ -312,11 +312,14 @@ class DeltaDestination:
             pl.col("start").dt.convert_time_zone("UTC").dt.date().alias(START_DATE)
         )
         data = to_arrow(rows, profile)
+        # No retries inside deltalake: a commit that lost a race is redone here on the
+        # winner's version (deltalake would rebase a blind append onto it: duplicates).
         properties = deltalake.CommitProperties(
+            max_commit_retries=0,
             custom_metadata={
                 STATE_KEY: outcome.state.to_json().decode(),
                 REPORT_KEY: json.dumps(outcome.report, default=str),
-            }
+            },
         )
         if stored.version is None:
             deltalake.write_deltalake(
