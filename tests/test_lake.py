@@ -33,6 +33,7 @@ pytest.importorskip("obstore.store")
 from deltalake import DeltaTable  # noqa: E402 - after the skips
 from deltalake.exceptions import TableNotFoundError  # noqa: E402
 
+from tests._frames import random_sessions  # noqa: E402
 from vsdk_analytics import (  # noqa: E402
     ConfigurationError,
     DatasetConflictError,
@@ -45,8 +46,6 @@ from vsdk_analytics import (  # noqa: E402
 )
 from vsdk_analytics._dataset.delta import REPORT_KEY, STATE_KEY, delta_sync_history  # noqa: E402
 from vsdk_analytics.testing import FakeServer  # noqa: E402
-
-from tests._frames import random_sessions  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

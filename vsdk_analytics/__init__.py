@@ -23,6 +23,7 @@ from ._credentials import Credentials
 from ._dataset import (
     Provenance,
     SyncReport,
+    delta_sync_history,
     format_sync_report,
     parquet_info,
     read_parquet,
@@ -112,6 +113,7 @@ __all__ = [
     "VideoSDKWarning",
     "data_quality",
     "decode_deployments_page",
+    "delta_sync_history",
     "duration_distribution",
     "duration_histogram",
     "fetch_deployments",

@@ -4,11 +4,15 @@ One concern per module: `files` (profiles, Arrow types, provenance metadata, ato
 writes), `parquet` (`write_parquet`, `read_parquet`, `scan_parquet`, `parquet_info`,
 the overwrite guard), `state` (the sync state file), `lock` (the OS lock),
 `stored` (what a synced dataset holds), `plan` (what a sync fetches), `merge` (the upsert), `report`
-(`SyncReport`) and `sync` (`sync_sessions`).
+(`SyncReport`), `location` (local paths and object-store URLs), `remote` (Parquet in
+object stores), `destination` (where a sync commits), `delta` (Delta Lake tables) and
+`sync` (`sync_sessions`).
 """
 
 from __future__ import annotations
 
+from .delta import COMMIT_ATTEMPTS, delta_sync_history
+from .destination import TableFormat
 from .files import HIVE_NULL_PARTITION, START_DATE, ParquetProfile, Provenance
 from .lock import HOLDER_FILE, LOCK_FILE
 from .parquet import parquet_info, read_parquet, scan_parquet, write_parquet
@@ -17,6 +21,7 @@ from .state import STATE_FILE
 from .sync import sync_sessions, sync_sessions_async
 
 __all__ = [
+    "COMMIT_ATTEMPTS",
     "HIVE_NULL_PARTITION",
     "HOLDER_FILE",
     "LOCK_FILE",
@@ -25,6 +30,8 @@ __all__ = [
     "ParquetProfile",
     "Provenance",
     "SyncReport",
+    "TableFormat",
+    "delta_sync_history",
     "format_sync_report",
     "parquet_info",
     "read_parquet",

@@ -504,7 +504,10 @@ def sync_sessions(
     dataset
         The dataset directory; created when missing (its parent must exist). An
         existing one must hold nothing but a ``start_date``-partitioned dataset (e.g.
-        from ``write_parquet(..., partition_by="start_date")``).
+        from ``write_parquet(..., partition_by="start_date")``). With
+        ``table_format="delta"``: the Delta table's path or object-store URL
+        (``s3://bucket/sessions``, ``gs://``, ``az://``; credentials from the cloud's
+        standard environment, see [Data lake](../lake.md)).
     credentials
         `Credentials`; None reads them from the environment.
     base_url
@@ -532,6 +535,16 @@ def sync_sessions(
         Fetch every page and merge, as a first sync does. Incremental runs page down to
         the watermark only, so a change to a *finished* session older than it (an edited
         ``metadata``, say) is picked up by a full run; schedule one now and then.
+    table_format
+        ``"parquet"`` (default): a local Hive-partitioned Parquet directory, under an
+        OS lock (object-store URLs are refused: they have no rename and no lock).
+        ``"delta"`` (the ``lake`` extra): a Delta Lake table, local or in an object
+        store, partitioned by ``start_date``, upserted with one MERGE commit per run
+        (newest ``updated_at`` wins) that carries the run's state and report in its
+        commit metadata (`delta_sync_history`). No lock: concurrent runs commit
+        optimistically and the loser redoes its merge on the winner's version (no new
+        fetch); a killed run leaves the table at its last commit. ``lock_timeout`` is
+        not used.
 
     Returns
     -------
@@ -542,7 +555,9 @@ def sync_sessions(
     ------
     DatasetConflictError
         Another sync holds the dataset's lock (after waiting ``lock_timeout``); the
-        message names the holder. Nothing was fetched or written.
+        message names the holder. Nothing was fetched or written. For a Delta table:
+        other syncs won the commit race ``COMMIT_ATTEMPTS`` (5) times in a row (nothing of
+        this run was committed).
     ConfigurationError
         The dataset is in another profile or schema version or layout, or a bad
         argument.
