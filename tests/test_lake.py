@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytest.importorskip("deltalake")
 obstore = pytest.importorskip("obstore")
@@ -39,12 +41,18 @@ from vsdk_analytics import (  # noqa: E402
     DatasetConflictError,
     SyncReport,
     fetch_sessions,
+    parquet_info,
     read_parquet,
     scan_parquet,
     sync_sessions,
     write_parquet,
 )
 from vsdk_analytics._dataset.delta import REPORT_KEY, STATE_KEY, delta_sync_history  # noqa: E402
+from vsdk_analytics._dataset.location import (  # noqa: E402
+    ObjectLocation,
+    is_object_store_url,
+    parse_location,
+)
 from vsdk_analytics.testing import FakeServer  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -160,6 +168,8 @@ def test_write_parquet_to_s3_and_read_it_back(s3: S3) -> None:
         write_parquet(frame.head(3), url, overwrite=False)
     write_parquet(frame.head(3), url)  # ours: replaced by one PUT
     assert read_parquet(url).equals(frame.head(3))
+    info = parquet_info(url)
+    assert info["path"] == url and info["rows"] == 3 and info["profile"] == "bi"
 
     dataset = s3.url("exports/by-day")
     write_parquet(frame, dataset, partition_by="start_date", profile="native")
@@ -236,8 +246,13 @@ def test_delta_sync_to_a_local_table(tmp_path: Any) -> None:
         assert_table_mirrors(str(table), server)
         with pytest.raises(ConfigurationError, match="'native' profile"):
             sync(server, str(table), table_format="delta")
+        with pytest.raises(ConfigurationError, match="is a Delta table.*--format delta"):
+            sync(server, str(table))  # the Parquet sync does not touch it
         with pytest.raises(ConfigurationError, match="table_format="):
             sync(server, str(tmp_path / "x"), table_format="iceberg")  # type: ignore[arg-type]
+        info = parquet_info(table)
+        assert info["format"] == "delta" and info["rows"] == 301 and info["version"] == 1
+        assert info["profile"] == "native" and info["watermark"] is not None
 
 
 CHILD = """
@@ -347,3 +362,43 @@ def test_two_concurrent_delta_syncs_lose_nothing(s3: S3, existing: bool) -> None
         assert_table_mirrors(url, server)
         reports = [o for o in outcomes if isinstance(o, SyncReport)]
         assert sorted(r.sessions_total for r in reports)[-1] == 600 + 4 * existing
+
+
+# ---------------------------------------------------------------------------
+# Locations (no server)
+# ---------------------------------------------------------------------------
+
+_SEGMENT = st.text(alphabet=st.sampled_from("abcxyz019-_.=~ "), min_size=1, max_size=12).filter(
+    lambda t: t.strip(".") != ""
+)
+
+
+@given(
+    scheme=st.sampled_from(["s3", "gs", "az", "abfss"]),
+    bucket=st.from_regex(r"[a-z0-9][a-z0-9-]{2,20}", fullmatch=True),
+    parts=st.lists(_SEGMENT, min_size=0, max_size=4),
+    slash=st.booleans(),
+)
+def test_object_store_urls_keep_their_bucket_and_key(
+    scheme: str, bucket: str, parts: list[str], slash: bool
+) -> None:
+    key = "/".join(parts)
+    url = f"{scheme}://{bucket}/{key}" + ("/" if slash and key else "")
+    assert is_object_store_url(url)
+    location = parse_location(url)
+    assert isinstance(location, ObjectLocation)
+    assert location.root == f"{scheme}://{bucket}" and location.key == key
+    assert location.child("f.parquet").url == f"{scheme}://{bucket}/{key}/f.parquet".replace(
+        f"{bucket}//", f"{bucket}/"
+    )
+
+
+def test_file_urls_are_local_paths_and_other_schemes_are_refused(tmp_path: Any) -> None:
+    assert parse_location(f"file://{tmp_path}/s.parquet") == tmp_path / "s.parquet"
+    assert not is_object_store_url(f"file://{tmp_path}") and not is_object_store_url(tmp_path)
+    with pytest.raises(ConfigurationError, match="unsupported URL scheme"):
+        parse_location("ftp://host/x.parquet")
+    with pytest.raises(ConfigurationError, match="names no bucket"):
+        parse_location("s3:///x.parquet")
+    with pytest.raises(ConfigurationError, match="no query"):
+        parse_location("s3://b/x.parquet?versionId=3")

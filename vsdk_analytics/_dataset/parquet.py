@@ -31,13 +31,11 @@ Each file carries key-value metadata under ``vsdk_analytics.``: ``version``,
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -64,11 +62,14 @@ from .files import (
     to_arrow,
     write_file,
 )
+from .info import parquet_info
 from .location import ObjectLocation, parse_location
-from .remote import DELTA_LOG, is_delta_table, remote_data_files, write_remote
+from .remote import check_remote_target, write_remote
+from .sources import data_files, is_delta, sources
 from .state import STATE_FILE, read_state
 
 __all__ = [
+    "check_output",
     "check_target",
     "data_files",
     "parquet_info",
@@ -303,6 +304,15 @@ def check_target(target: Path, *, dataset: bool, overwrite: bool | None) -> None
         )
 
 
+def check_output(path: str | os.PathLike[str], *, dataset: bool, overwrite: bool | None) -> None:
+    """`check_target` for a local path or an object-store URL (a check before a fetch)."""
+    target = parse_location(path)
+    if isinstance(target, ObjectLocation):
+        check_remote_target(target, dataset=dataset, overwrite=overwrite)
+    else:
+        check_target(target, dataset=dataset, overwrite=overwrite)
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -337,47 +347,10 @@ def _swap_into_place(temporary: Path, target: Path, *, overwrite: bool | None) -
 # ---------------------------------------------------------------------------
 
 
-def data_files(root: Path) -> list[Path]:
-    """The Parquet data files of a dataset directory: no ``.``/``_`` name in their path."""
-    return sorted(
-        f
-        for f in root.rglob("*.parquet")
-        if not any(part.startswith((".", "_")) for part in f.relative_to(root).parts)
-    )
-
-
 def _encoding(metadata: dict[str, str]) -> str:
     """How a file stores text ``webhook_events`` (JSON, or a 0.1 file's separator)."""
     separator = metadata.get(f"{META}webhook_events_separator")
     return separator if separator is not None else EVENTS_ENCODING
-
-
-def _is_delta(source: Path | ObjectLocation) -> bool:
-    if isinstance(source, ObjectLocation):
-        return is_delta_table(source)
-    return (source / DELTA_LOG).is_dir()
-
-
-def _sources(source: Path | ObjectLocation) -> tuple[list[Path | str], list[str]]:
-    """The Parquet files of a file or dataset (paths or URLs), and its Hive keys."""
-    if isinstance(source, ObjectLocation):
-        if source.key and source.exists():
-            return [source.url], []
-        found = remote_data_files(source)
-        if not found:
-            raise ConfigurationError(f"no Parquet file or dataset at {source.url!r}")
-        relative = found[0][len(source.key) + 1 :] if source.key else found[0]
-        keys = [part.split("=", 1)[0] for part in relative.split("/")[:-1]]
-        return [source.url_of(key) for key in found], keys
-    if source.is_dir():
-        files = data_files(source)
-        if not files:
-            raise ConfigurationError(f"no Parquet files under {str(source)!r}")
-        keys = [part.split("=", 1)[0] for part in files[0].relative_to(source).parts[:-1]]
-        return list(files), keys
-    if source.is_file():
-        return [source], []
-    raise ConfigurationError(f"no Parquet file or dataset at {str(source)!r}")
 
 
 def _check_version(file: Path | str, metadata: dict[str, str]) -> None:
@@ -428,11 +401,11 @@ def scan_parquet(path: str | os.PathLike[str]) -> pl.LazyFrame:
     ['a']
     """
     source = parse_location(path)
-    if _is_delta(source):
+    if is_delta(source):
         from .delta import scan_delta  # noqa: PLC0415 - deltalake loads only for Delta tables
 
         return scan_delta(source)
-    files, keys = _sources(source)
+    files, keys = sources(source)
     hive_schema = {
         key: pl.Date() if key == START_DATE else SESSIONS_SCHEMA.get(key, pl.String())
         for key in keys
@@ -491,85 +464,3 @@ def read_parquet(path: str | os.PathLike[str]) -> pl.DataFrame:
     See `write_parquet`.
     """
     return scan_parquet(path).collect()
-
-
-def parquet_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The provenance of a Parquet file or dataset: what the library recorded in it.
-
-    Parameters
-    ----------
-    path
-        A file or dataset directory written by `write_parquet` or `sync_sessions`.
-
-    Returns
-    -------
-    dict
-        ``path``, ``files``, ``rows``, then the ``vsdk_analytics.*`` metadata without its
-        prefix (``version``, ``schema_version``, ``profile``, ``written_at``,
-        ``fetched_at``, ``base_url``, ``since``, ``until``, ``sync_run_id``,
-        ``partition_by``, ``webhook_events_encoding``; absent keys are None) of the
-        most recently written file. For a synced dataset, ``sync_run_id``,
-        ``synced_at`` and ``watermark`` come from its sync state (the last complete
-        sync). Never credentials.
-
-    Raises
-    ------
-    ConfigurationError
-        No Parquet file or dataset at ``path``.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> import polars as pl
-    >>> from vsdk_analytics import SESSIONS_SCHEMA
-    >>> frame = pl.DataFrame(schema=SESSIONS_SCHEMA)
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     info = parquet_info(write_parquet(frame, pathlib.Path(tmp) / "s.parquet"))
-    >>> info["profile"], info["rows"], info["schema_version"], info["fetched_at"]
-    ('bi', 0, '1', None)
-    """
-    import pyarrow.parquet as pq  # noqa: PLC0415 - pyarrow loads only when asked
-
-    source = Path(path)
-    if source.is_dir():
-        files = data_files(source)
-    elif source.is_file():
-        files = [source]
-    else:
-        files = []
-    if not files:
-        raise ConfigurationError(f"no Parquet file or dataset at {str(source)!r}")
-    rows = 0
-    newest: dict[str, str] = {}
-    for file in files:
-        footer = pq.read_metadata(file)
-        rows += footer.num_rows
-        raw = footer.metadata or {}
-        metadata = {
-            k.decode()[len(META) :]: v.decode()
-            for k, v in raw.items()
-            if k.decode().startswith(META)
-        }
-        if metadata.get("written_at", "") >= newest.get("written_at", ""):
-            newest = metadata
-    keys = (
-        "version", "schema_version", "profile", "written_at", "fetched_at", "base_url",
-        "since", "until", "sync_run_id", "webhook_events_encoding",
-    )  # fmt: skip
-    info: dict[str, Any] = {"path": str(source), "files": len(files), "rows": rows}
-    info.update({key: newest.get(key) for key in keys})
-    partition_by = newest.get("partition_by")
-    info["partition_by"] = None if partition_by is None else json.loads(partition_by)
-    if "webhook_events_separator" in newest:
-        info["webhook_events_encoding"] = repr(newest["webhook_events_separator"]) + "-joined"
-    if source.is_dir():
-        state, _ = read_state(source)
-        if state is not None:
-            info["sync_run_id"] = state.run_id
-            info["synced_at"] = state.synced_at.isoformat().replace("+00:00", "Z")
-            info["watermark"] = (
-                None
-                if state.watermark is None
-                else state.watermark.isoformat().replace("+00:00", "Z")
-            )
-    return info

@@ -21,8 +21,11 @@ The plan of one sync:
    then fetches every page (with a `CompletenessWarning`), every session is merged, and
    the report says ``full_fetch=True`` with the reason.
 4. Upsert by ``session_id`` (see `merge`); rows are never deleted.
-5. Write only the partitions that changed, each to a hidden temporary file, fsynced,
-   then renamed over ``part-0.parquet``; then the state file, the same way.
+5. Commit into the destination (`Destination`): for a Parquet directory
+   (`directory`), only the partitions that changed, each to a hidden temporary file,
+   fsynced, then renamed over ``part-0.parquet``; then the state file, the same way.
+   For a Delta table (`delta`, ``table_format="delta"``), one MERGE commit carrying the
+   state, retried on the winner's version after a lost race.
 
 Crash safety: each rename is atomic, a rewritten partition holds every row it held
 before (a session whose ``start`` date changed is written to its new partition before
@@ -47,7 +50,6 @@ import uuid
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -75,144 +77,28 @@ from vsdk_analytics._progress import ProgressArg
 from vsdk_analytics._schema import SCHEMA_VERSION
 from vsdk_analytics._sync import run_sync
 
-from .destination import Build, Destination, Outcome, TableFormat
+from .destination import Destination, Outcome, TableFormat
+from .directory import ParquetDirectory
 from .files import (
-    HIVE_NULL_PARTITION,
-    META,
-    PART_FILE,
     START_DATE,
     ParquetProfile,
     Provenance,
     codec,
-    fsync_dir,
+    format_instant,
     provenance_metadata,
     public_url,
-    temporary_name,
-    to_arrow,
-    write_file,
 )
 from .location import ObjectLocation, parse_location
-from .lock import DatasetLock
 from .merge import Merge, keep_stored_webhook, merge
-from .parquet import check_target
 from .plan import plan_sync
 from .report import SyncReport
-from .state import SyncState, read_state, write_state
-from .stored import PARTITION, StoredDataset, load_dataset
+from .sources import is_delta
+from .state import SyncState
+from .stored import PARTITION, StoredDataset
 
-__all__ = ["sync_sessions", "sync_sessions_async", "write_partition"]
+__all__ = ["sync_sessions", "sync_sessions_async"]
 
 T = TypeVar("T")
-
-
-# ---------------------------------------------------------------------------
-# Writing
-# ---------------------------------------------------------------------------
-
-
-def write_partition(
-    root: Path, key: str, rows: pl.DataFrame, profile: str, metadata: dict[str, str]
-) -> None:
-    """Replace (or create, or remove when empty) one partition file atomically."""
-    directory = root / key
-    target = directory / PART_FILE
-    if rows.is_empty() and key != f"{START_DATE}={HIVE_NULL_PARTITION}":
-        target.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            directory.rmdir()
-        fsync_dir(root)
-        return
-    if not directory.is_dir():
-        directory.mkdir()
-        fsync_dir(root)
-    temporary = temporary_name(target)
-    file_metadata = {**metadata, f"{META}rows": str(rows.height)}
-    try:
-        write_file(to_arrow(rows, profile), temporary, codec(profile, None), file_metadata)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_dir(directory)
-
-
-def _rewrite_legacy(merged: Merge, stored: StoredDataset) -> None:
-    """Add the partitions of version 0.1 (comma-joined events) to the writes, once.
-
-    So every file of the dataset stores ``webhook_events`` the same way, for DuckDB and
-    BI tools that read the text as it is.
-    """
-    rewritten = {key for key, _ in merged.writes}
-    merged.writes.extend(
-        (key, stored.partition(key)) for key in stored.legacy if key not in rewritten
-    )
-
-
-def _commit(
-    root: Path, merged: Merge, state: SyncState, metadata: dict[str, str], empty: bool
-) -> int:
-    """Write the changed partitions, then the state file; the partition files written."""
-    writes = list(merged.writes)
-    if empty and not writes:
-        # An empty dataset is one empty file in the null partition, as write_parquet does.
-        writes.append((f"{START_DATE}={HIVE_NULL_PARTITION}", empty_sessions()))
-    for key, rows in writes:
-        write_partition(root, key, rows, state.profile, metadata)
-    write_state(root, state)
-    return len(writes)
-
-
-# ---------------------------------------------------------------------------
-# Entry points
-# ---------------------------------------------------------------------------
-
-
-def _prepare(root: Path) -> Path:
-    if root.exists() and not root.is_dir():
-        raise ConfigurationError(f"{str(root)!r} is a file; a synced dataset is a directory")
-    if not root.parent.is_dir():
-        raise ConfigurationError(f"the directory {str(root.parent)!r} does not exist")
-    if root.is_dir():
-        check_target(root, dataset=True, overwrite=True)  # only a Parquet dataset in it
-    root.mkdir(exist_ok=True)
-    return root
-
-
-class ParquetDirectory:
-    """A local Hive-partitioned Parquet dataset: an OS lock, renames, the state file last."""
-
-    def __init__(self, root: Path, *, lock_timeout: float | None, run_id: str) -> None:
-        self.root = _prepare(root)
-        self.lock = DatasetLock(self.root, timeout=lock_timeout, run_id=run_id)
-
-    @property
-    def where(self) -> Path:
-        """The dataset directory."""
-        return self.root
-
-    def acquire(self) -> None:
-        """Take the dataset's OS lock (`DatasetConflictError` when another sync holds it)."""
-        self.lock.acquire()
-
-    def release(self) -> None:
-        """Release the lock."""
-        self.lock.release()
-
-    def load(self, profile: str) -> tuple[SyncState | None, str, StoredDataset]:
-        """The state file (checked against the profile) and the stored partitions."""
-        state, why_no_state = _usable_state(self.root, profile)
-        return state, why_no_state, load_dataset(self.root, profile)
-
-    def commit(
-        self, build: Build, profile: str, state: SyncState | None, stored: StoredDataset
-    ) -> tuple[Outcome, int]:
-        """Write the changed partitions, then the state file (no one else can write)."""
-        outcome = build(stored, state)
-        _rewrite_legacy(outcome.merged, stored)
-        written = _commit(
-            self.root, outcome.merged, outcome.state, outcome.metadata, empty=stored.files == 0
-        )
-        return outcome, written
 
 
 def _destination(
@@ -241,28 +127,22 @@ def _destination(
             "and safely under concurrent runs, and is read by Spark, Databricks, Trino, "
             "DuckDB, Polars and Power BI"
         )
+    if is_delta(location):
+        raise ConfigurationError(
+            f"{str(location)!r} is a Delta table; sync it with table_format='delta' "
+            "(CLI: --format delta)"
+        )
     return ParquetDirectory(location, lock_timeout=lock_timeout, run_id=run_id)
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------
 
 
 def _check_lock_timeout(lock_timeout: float | None) -> None:
     if lock_timeout is not None and not lock_timeout >= 0:
         raise ConfigurationError(f"lock_timeout must be >= 0 seconds or None, got {lock_timeout!r}")
-
-
-def _usable_state(root: Path, profile: str) -> tuple[SyncState | None, str]:
-    """The dataset's state (or None and why), checked against this sync's profile."""
-    state, why_no_state = read_state(root)
-    if state is not None and state.profile != profile:
-        raise ConfigurationError(
-            f"the dataset was synced in the {state.profile!r} profile; sync it with "
-            f"profile={state.profile!r} or into a new directory"
-        )
-    if state is not None and state.schema_version != SCHEMA_VERSION:
-        raise ConfigurationError(
-            f"the dataset holds schema version {state.schema_version}; this library "
-            f"writes version {SCHEMA_VERSION}: sync into a new directory"
-        )
-    return state, why_no_state
 
 
 async def _to_thread_to_the_end(fn: Callable[[], T]) -> T:
@@ -454,6 +334,10 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
             )
             summary = report(merged, watermark, len(merged.writes))
             fields = {k: getattr(summary, k) for k in SyncReport.__dataclass_fields__}
+            fields.update(
+                (k, format_instant(v)) for k, v in fields.items() if isinstance(v, datetime)
+            )
+            fields["dataset"] = str(fields["dataset"])
             return Outcome(merged, new_state, fields, metadata)
 
         outcome, written = await _to_thread_to_the_end(
