@@ -233,7 +233,8 @@ class DeltaDestination:
 
     def open_table(self) -> Any:
         """The table at its latest version, or None before its first commit."""
-        # Not DeltaTable.is_deltatable: in deltalake 1.6 it ignores AWS_ENDPOINT_URL and hangs.
+        # Not DeltaTable.is_deltatable: in deltalake 1.6 it holds the GIL while it waits on
+        # the network, so it cannot reach a server running in this process (a test fixture).
         try:
             return self._deltalake.DeltaTable(self.uri)
         except self._deltalake.exceptions.TableNotFoundError:

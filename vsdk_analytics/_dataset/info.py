@@ -47,7 +47,7 @@ def parquet_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     --------
     >>> import pathlib, tempfile
     >>> import polars as pl
-    >>> from vsdk_analytics import SESSIONS_SCHEMA
+    >>> from vsdk_analytics import SESSIONS_SCHEMA, write_parquet
     >>> frame = pl.DataFrame(schema=SESSIONS_SCHEMA)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     info = parquet_info(write_parquet(frame, pathlib.Path(tmp) / "s.parquet"))
