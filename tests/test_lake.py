@@ -47,7 +47,12 @@ from vsdk_analytics import (  # noqa: E402
     sync_sessions,
     write_parquet,
 )
-from vsdk_analytics._dataset.delta import REPORT_KEY, STATE_KEY, delta_sync_history  # noqa: E402
+from vsdk_analytics._dataset.delta import (  # noqa: E402
+    COMMIT_ATTEMPTS,
+    REPORT_KEY,
+    STATE_KEY,
+    delta_sync_history,
+)
 from vsdk_analytics._dataset.location import (  # noqa: E402
     ObjectLocation,
     is_object_store_url,
@@ -70,6 +75,8 @@ class S3:
     endpoint: str
     requests: list[tuple[str, str]] = field(default_factory=list)
     hook: Hook | None = None
+    refusal: str = "503 Service Unavailable"
+    """The answer to a request the hook refuses."""
     after: Callable[[str, str], None] | None = None
     """Called with each request's method and path once it has been served."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -88,7 +95,7 @@ def _middleware(app: Any, s3: S3) -> Any:
         with s3.lock:
             s3.requests.append((method, path))
         if s3.hook is not None and s3.hook(method, path):
-            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            start_response(s3.refusal, [("Content-Length", "0")])
             return [b""]
         try:
             return list(app(environ, start_response))
@@ -362,6 +369,23 @@ def test_two_concurrent_delta_syncs_lose_nothing(s3: S3, existing: bool) -> None
         assert_table_mirrors(url, server)
         reports = [o for o in outcomes if isinstance(o, SyncReport)]
         assert sorted(r.sessions_total for r in reports)[-1] == 600 + 4 * existing
+
+
+def test_a_delta_sync_that_keeps_losing_the_race_raises_a_conflict(s3: S3) -> None:
+    url = s3.url("busy/sessions")
+    with FakeServer(sessions=150, seed=5) as server:
+        sync(server, url, table_format="delta")
+        server.api.insert_session(status="completed")
+        # Every next log entry "already exists": as if other syncs always commit first.
+        s3.refusal = "412 Precondition Failed"
+        s3.hook = lambda method, path: method == "PUT" and "/_delta_log/" in path
+        with pytest.raises(DatasetConflictError, match="lost the race") as caught:
+            sync(server, url, table_format="delta")
+        s3.hook = None
+        assert "Nothing of this run was committed" in str(caught.value)
+        assert s3.puts(r"/busy/sessions/_delta_log/0+1\.json$") == COMMIT_ATTEMPTS
+        assert DeltaTable(url).version() == 0
+        assert sync(server, url, table_format="delta").new == 1
 
 
 # ---------------------------------------------------------------------------
