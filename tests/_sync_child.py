@@ -3,7 +3,7 @@
 Usage: ``python tests/_sync_child.py BASE_URL DATASET K PER_PAGE``. With ``K`` 0 the sync
 runs to the end and prints the partitions written and the hostname it ran on. The kill
 comes right after the k-th partition file is renamed into place and before the state file
-is written: the child wraps the sync module's `write_partition`.
+is written: the child wraps the directory destination's `write_partition`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 def main(argv: list[str]) -> int:
     from vsdk_analytics import Credentials, sync_sessions
-    from vsdk_analytics._dataset import sync as sync_module
+    from vsdk_analytics._dataset import directory as sync_module
     from vsdk_analytics.testing import FAKE_API_KEY, FAKE_SECRET
 
     base_url, dataset, k, per_page = argv[0], Path(argv[1]), int(argv[2]), int(argv[3])

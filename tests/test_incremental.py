@@ -29,7 +29,7 @@ from vsdk_analytics._dataset import (
     sync_sessions,
     write_parquet,
 )
-from vsdk_analytics._dataset import sync as sync_module
+from vsdk_analytics._dataset import directory as sync_module
 from vsdk_analytics._dataset.merge import merge_extra
 from vsdk_analytics._errors import CompletenessWarning, ConfigurationError, DatasetConflictError
 from vsdk_analytics.testing import (

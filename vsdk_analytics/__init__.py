@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._dataset import (
         Provenance,
         SyncReport,
+        delta_sync_history,
         fetch_sessions_to_parquet,
         fetch_sessions_to_parquet_async,
         format_sync_report,
@@ -97,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     "Credentials": "_credentials",
     "Provenance": "_dataset",
     "SyncReport": "_dataset",
+    "delta_sync_history": "_dataset",
     "fetch_sessions_to_parquet": "_dataset",
     "fetch_sessions_to_parquet_async": "_dataset",
     "format_sync_report": "_dataset",
@@ -181,6 +183,7 @@ __all__ = [
     "VideoSDKWarning",
     "data_quality",
     "decode_deployments_page",
+    "delta_sync_history",
     "duration_distribution",
     "duration_histogram",
     "fetch_deployments",

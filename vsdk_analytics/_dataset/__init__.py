@@ -5,13 +5,17 @@ writes), `parquet` (`write_parquet`, `read_parquet`, `scan_parquet`, `parquet_in
 the overwrite guard), `stream` (a fetch streamed into one file, batch by batch),
 `state` (the sync state file), `lock` (the OS lock), `stored` (what a synced dataset
 holds), `plan` (what a sync fetches), `merge` (the upsert), `report` (`SyncReport`),
-`deployments` (the deployments file beside the sessions, `read_deployments`)
-and `sync` (`sync_sessions`).
+`deployments` (the deployments file beside the sessions, `read_deployments`),
+`location` (local paths and object-store URLs), `remote` (Parquet in object stores),
+`destination` (where a sync commits), `delta` (Delta Lake tables) and `sync`
+(`sync_sessions`).
 """
 
 from __future__ import annotations
 
+from .delta import COMMIT_ATTEMPTS, delta_sync_history
 from .deployments import DEPLOYMENTS_FILE, read_deployments
+from .destination import TableFormat
 from .files import HIVE_NULL_PARTITION, START_DATE, ParquetProfile, Provenance
 from .lock import HOLDER_FILE, LOCK_FILE
 from .parquet import parquet_info, read_parquet, scan_parquet, write_parquet
@@ -21,6 +25,7 @@ from .stream import ParquetStream, fetch_sessions_to_parquet, fetch_sessions_to_
 from .sync import sync_sessions, sync_sessions_async
 
 __all__ = [
+    "COMMIT_ATTEMPTS",
     "DEPLOYMENTS_FILE",
     "HIVE_NULL_PARTITION",
     "HOLDER_FILE",
@@ -31,6 +36,8 @@ __all__ = [
     "ParquetStream",
     "Provenance",
     "SyncReport",
+    "TableFormat",
+    "delta_sync_history",
     "fetch_sessions_to_parquet",
     "fetch_sessions_to_parquet_async",
     "format_sync_report",

@@ -9,6 +9,7 @@ name, fsync, rename, fsync of the directory).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import uuid
@@ -45,6 +46,7 @@ __all__ = [
     "hive_value",
     "library_version",
     "open_writer",
+    "parquet_bytes",
     "partition_columns",
     "provenance_metadata",
     "public_url",
@@ -380,17 +382,29 @@ def open_writer(handle: Any, schema: Any, compression: str) -> Any:
     )
 
 
+def _write_to(handle: Any, table: Any, compression: str, metadata: dict[str, str]) -> None:
+    """Write one Parquet file to a binary handle, as every writer here does."""
+    writer = open_writer(handle, table.schema, compression)
+    try:
+        writer.write_table(table)
+        writer.add_key_value_metadata(metadata)
+    finally:
+        writer.close()
+
+
 def write_file(table: Any, path: Path, compression: str, metadata: dict[str, str]) -> None:
     """Write one Parquet file (which must not exist) and fsync it."""
     with path.open("xb") as handle:
-        writer = open_writer(handle, table.schema, compression)
-        try:
-            writer.write_table(table)
-            writer.add_key_value_metadata(metadata)
-        finally:
-            writer.close()
+        _write_to(handle, table, compression, metadata)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def parquet_bytes(table: Any, compression: str, metadata: dict[str, str]) -> bytes:
+    """One Parquet file in memory, for an object store's single PUT."""
+    buffer = io.BytesIO()
+    _write_to(buffer, table, compression, metadata)
+    return buffer.getvalue()
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -83,6 +83,8 @@ class Merge:
     unchanged: int = 0
     writes: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
     sessions_total: int = 0
+    changed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SESSIONS_SCHEMA))
+    """The rows that are new or won (``SESSIONS_SCHEMA`` and ``_partition``): a MERGE's source."""
 
 
 def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
@@ -143,6 +145,7 @@ def merge(stored: StoredDataset, incoming: pl.DataFrame) -> Merge:
     )
     final = pl.concat([changed, repaired])
     final = final.with_columns(partition_keys(final))
+    result.changed = final
     leaving = index.filter(pl.col("session_id").is_in(final.get_column("session_id").implode()))
     arriving = final.partition_by(PARTITION, as_dict=True, include_key=False)
     departing = leaving.select("session_id", PARTITION).partition_by(

@@ -31,13 +31,11 @@ Each file carries key-value metadata under ``vsdk_analytics.``: ``version``,
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -64,9 +62,14 @@ from .files import (
     to_arrow,
     write_file,
 )
+from .info import parquet_info
+from .location import ObjectLocation, parse_location
+from .remote import check_remote_target, write_remote
+from .sources import data_files, is_delta, sources
 from .state import STATE_FILE, read_state
 
 __all__ = [
+    "check_output",
     "check_target",
     "data_files",
     "parquet_info",
@@ -88,7 +91,7 @@ def write_parquet(
     compression: str | None = None,
     overwrite: bool | None = None,
     provenance: Provenance | None = None,
-) -> Path:
+) -> Path | str:
     """Write a sessions frame to a Parquet file, or a Hive-partitioned dataset directory.
 
     Parameters
@@ -97,7 +100,10 @@ def write_parquet(
         A frame with exactly `SESSIONS_SCHEMA` (a LazyFrame is collected).
     path
         The file to write, or with ``partition_by`` the dataset directory. Its parent
-        directory must exist.
+        directory must exist. An object-store URL (``s3://bucket/key``, ``gs://``,
+        ``az://``; needs the ``lake`` extra) writes there, with credentials from the
+        cloud's standard environment (see [Data lake](../lake.md)); ``file://`` URLs are
+        local paths.
     profile
         ``"bi"`` (flat, plain types, ``webhook_events`` as JSON array text, snappy) or
         ``"native"`` (``webhook_events`` as ``list<string>``, zstd).
@@ -119,8 +125,8 @@ def write_parquet(
 
     Returns
     -------
-    pathlib.Path
-        The path written.
+    pathlib.Path or str
+        The path written (the URL, for an object store).
 
     Raises
     ------
@@ -151,7 +157,19 @@ def write_parquet(
     compression_codec = codec(profile, compression)
     columns = partition_columns(partition_by)
     check_schema(frame)
-    target = Path(path)
+    target = parse_location(path)
+    if isinstance(target, ObjectLocation):
+        data = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+        check_partition_values(data, columns)
+        write_remote(
+            target,
+            dataset_parts(data, columns) if columns else data,
+            profile=profile,
+            compression=compression_codec,
+            metadata=provenance_metadata(profile, columns, provenance),
+            overwrite=overwrite,
+        )
+        return target.url
     parent = target.parent
     if not parent.is_dir():
         raise ConfigurationError(f"the directory {str(parent)!r} does not exist")
@@ -182,6 +200,30 @@ def write_parquet(
     return target
 
 
+def dataset_parts(frame: pl.DataFrame, columns: list[str]) -> list[tuple[str, pl.DataFrame]]:
+    """The files of a partitioned write: each one's path in the dataset, and its rows."""
+    if START_DATE in columns:
+        frame = frame.with_columns(
+            pl.col("start").dt.convert_time_zone("UTC").dt.date().alias(START_DATE)
+        )
+    parts: dict[tuple[object, ...], pl.DataFrame]
+    if frame.height:
+        parts = frame.partition_by(columns, as_dict=True, include_key=False, maintain_order=True)
+    else:
+        # An empty dataset is one empty file in the null partition, so readers find a schema.
+        parts = {(None,) * len(columns): frame.drop(columns)}
+    return [
+        (
+            "/".join(
+                [*(f"{name}={hive_value(value)}" for name, value in zip(columns, key, strict=True)),
+                 PART_FILE]
+            ),
+            part,
+        )
+        for key, part in parts.items()
+    ]  # fmt: skip
+
+
 def _write_dataset(
     frame: pl.DataFrame,
     root: Path,
@@ -192,24 +234,12 @@ def _write_dataset(
     metadata: dict[str, str],
 ) -> None:
     """Write one file per partition under ``root`` (which must not exist yet)."""
-    if START_DATE in columns:
-        frame = frame.with_columns(
-            pl.col("start").dt.convert_time_zone("UTC").dt.date().alias(START_DATE)
-        )
     root.mkdir()
-    parts: dict[tuple[object, ...], pl.DataFrame]
-    if frame.height:
-        parts = frame.partition_by(columns, as_dict=True, include_key=False, maintain_order=True)
-    else:
-        # An empty dataset is one empty file in the null partition, so readers find a schema.
-        parts = {(None,) * len(columns): frame.drop(columns)}
-    for key, part in parts.items():
-        directory = root.joinpath(
-            *(f"{name}={hive_value(value)}" for name, value in zip(columns, key, strict=True))
-        )
-        directory.mkdir(parents=True, exist_ok=True)
+    for relative, part in dataset_parts(frame, columns):
+        file = root / relative
+        file.parent.mkdir(parents=True, exist_ok=True)
         file_metadata = {**metadata, f"{META}rows": str(part.height)}
-        write_file(to_arrow(part, profile), directory / PART_FILE, compression, file_metadata)
+        write_file(to_arrow(part, profile), file, compression, file_metadata)
     for directory in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
         fsync_dir(directory)
     fsync_dir(root)
@@ -275,6 +305,15 @@ def check_target(target: Path, *, dataset: bool, overwrite: bool | None) -> None
         )
 
 
+def check_output(path: str | os.PathLike[str], *, dataset: bool, overwrite: bool | None) -> None:
+    """`check_target` for a local path or an object-store URL (a check before a fetch)."""
+    target = parse_location(path)
+    if isinstance(target, ObjectLocation):
+        check_remote_target(target, dataset=dataset, overwrite=overwrite)
+    else:
+        check_target(target, dataset=dataset, overwrite=overwrite)
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -309,22 +348,13 @@ def swap_into_place(temporary: Path, target: Path, *, overwrite: bool | None) ->
 # ---------------------------------------------------------------------------
 
 
-def data_files(root: Path) -> list[Path]:
-    """The Parquet data files of a dataset directory: no ``.``/``_`` name in their path."""
-    return sorted(
-        f
-        for f in root.rglob("*.parquet")
-        if not any(part.startswith((".", "_")) for part in f.relative_to(root).parts)
-    )
-
-
 def _encoding(metadata: dict[str, str]) -> str:
     """How a file stores text ``webhook_events`` (JSON, or a 0.1 file's separator)."""
     separator = metadata.get(f"{META}webhook_events_separator")
     return separator if separator is not None else EVENTS_ENCODING
 
 
-def _check_version(file: Path, metadata: dict[str, str]) -> None:
+def _check_version(file: Path | str, metadata: dict[str, str]) -> None:
     written = metadata.get(f"{META}schema_version")
     if written is not None and written != str(SCHEMA_VERSION):
         raise ConfigurationError(
@@ -344,7 +374,9 @@ def scan_parquet(path: str | os.PathLike[str]) -> pl.LazyFrame:
     Parameters
     ----------
     path
-        A Parquet file, or a Hive-partitioned dataset directory.
+        A Parquet file, or a Hive-partitioned dataset directory; an object-store URL
+        (``s3://...``) of either; or a Delta table written by
+        ``sync_sessions(..., table_format="delta")`` (read through its log).
 
     Returns
     -------
@@ -369,25 +401,21 @@ def scan_parquet(path: str | os.PathLike[str]) -> pl.LazyFrame:
     ...     print(scan_parquet(target).select("webhook_events").collect().item().to_list())
     ['a']
     """
-    source = Path(path)
-    if source.is_dir():
-        files = data_files(source)
-        if not files:
-            raise ConfigurationError(f"no Parquet files under {str(source)!r}")
-        keys = [part.split("=", 1)[0] for part in files[0].relative_to(source).parts[:-1]]
-    elif source.is_file():
-        files, keys = [source], []
-    else:
-        raise ConfigurationError(f"no Parquet file or dataset at {str(source)!r}")
+    source = parse_location(path)
+    if is_delta(source):
+        from .delta import scan_delta  # noqa: PLC0415 - deltalake loads only for Delta tables
+
+        return scan_delta(source)
+    files, keys = sources(source)
     hive_schema = {
         key: pl.Date() if key == START_DATE else SESSIONS_SCHEMA.get(key, pl.String())
         for key in keys
     }
-    groups: dict[str, list[Path]] = {}
+    groups: dict[str, list[str]] = {}
     for file in files:
         metadata = pl.read_parquet_metadata(file)
         _check_version(file, metadata)
-        groups.setdefault(_encoding(metadata), []).append(file)
+        groups.setdefault(_encoding(metadata), []).append(str(file))
     frames = []
     for encoding, group in groups.items():
         lf = pl.scan_parquet(
@@ -437,85 +465,3 @@ def read_parquet(path: str | os.PathLike[str]) -> pl.DataFrame:
     See `write_parquet`.
     """
     return scan_parquet(path).collect()
-
-
-def parquet_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The provenance of a Parquet file or dataset: what the library recorded in it.
-
-    Parameters
-    ----------
-    path
-        A file or dataset directory written by `write_parquet` or `sync_sessions`.
-
-    Returns
-    -------
-    dict
-        ``path``, ``files``, ``rows``, then the ``vsdk_analytics.*`` metadata without its
-        prefix (``version``, ``schema_version``, ``profile``, ``written_at``,
-        ``fetched_at``, ``base_url``, ``since``, ``until``, ``sync_run_id``,
-        ``partition_by``, ``webhook_events_encoding``; absent keys are None) of the
-        most recently written file. For a synced dataset, ``sync_run_id``,
-        ``synced_at`` and ``watermark`` come from its sync state (the last complete
-        sync). Never credentials.
-
-    Raises
-    ------
-    ConfigurationError
-        No Parquet file or dataset at ``path``.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> import polars as pl
-    >>> from vsdk_analytics import SESSIONS_SCHEMA
-    >>> frame = pl.DataFrame(schema=SESSIONS_SCHEMA)
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     info = parquet_info(write_parquet(frame, pathlib.Path(tmp) / "s.parquet"))
-    >>> info["profile"], info["rows"], info["schema_version"], info["fetched_at"]
-    ('bi', 0, '1', None)
-    """
-    import pyarrow.parquet as pq  # noqa: PLC0415 - pyarrow loads only when asked
-
-    source = Path(path)
-    if source.is_dir():
-        files = data_files(source)
-    elif source.is_file():
-        files = [source]
-    else:
-        files = []
-    if not files:
-        raise ConfigurationError(f"no Parquet file or dataset at {str(source)!r}")
-    rows = 0
-    newest: dict[str, str] = {}
-    for file in files:
-        footer = pq.read_metadata(file)
-        rows += footer.num_rows
-        raw = footer.metadata or {}
-        metadata = {
-            k.decode()[len(META) :]: v.decode()
-            for k, v in raw.items()
-            if k.decode().startswith(META)
-        }
-        if metadata.get("written_at", "") >= newest.get("written_at", ""):
-            newest = metadata
-    keys = (
-        "version", "schema_version", "profile", "written_at", "fetched_at", "base_url",
-        "since", "until", "sync_run_id", "webhook_events_encoding",
-    )  # fmt: skip
-    info: dict[str, Any] = {"path": str(source), "files": len(files), "rows": rows}
-    info.update({key: newest.get(key) for key in keys})
-    partition_by = newest.get("partition_by")
-    info["partition_by"] = None if partition_by is None else json.loads(partition_by)
-    if "webhook_events_separator" in newest:
-        info["webhook_events_encoding"] = repr(newest["webhook_events_separator"]) + "-joined"
-    if source.is_dir():
-        state, _ = read_state(source)
-        if state is not None:
-            info["sync_run_id"] = state.run_id
-            info["synced_at"] = state.synced_at.isoformat().replace("+00:00", "Z")
-            info["watermark"] = (
-                None
-                if state.watermark is None
-                else state.watermark.isoformat().replace("+00:00", "Z")
-            )
-    return info

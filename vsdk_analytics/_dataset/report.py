@@ -16,7 +16,7 @@ class SyncReport:
     Attributes
     ----------
     dataset
-        The dataset directory.
+        The dataset directory, or the Delta table's path or URL.
     new
         Sessions stored for the first time.
     updated
@@ -56,7 +56,7 @@ class SyncReport:
         file of an earlier sync, if any, is kept. None when they were.
     """
 
-    dataset: Path
+    dataset: Path | str
     new: int
     updated: int
     unchanged: int

@@ -21,10 +21,13 @@ The plan of one sync:
    then fetches every page (with a `CompletenessWarning`), every session is merged, and
    the report says ``full_fetch=True`` with the reason.
 4. Upsert by ``session_id`` (see `merge`); rows are never deleted.
-5. Write only the partitions that changed, each to a hidden temporary file, fsynced,
-   then renamed over ``part-0.parquet``; then the state file, the same way.
-6. Store the account's deployments beside them (see `deployments`); a failure there
-   is reported, not raised.
+5. Commit into the destination (`Destination`): for a Parquet directory
+   (`directory`), only the partitions that changed, each to a hidden temporary file,
+   fsynced, then renamed over ``part-0.parquet``; then the state file, the same way.
+   For a Delta table (`delta`, ``table_format="delta"``), one MERGE commit carrying the
+   state, retried on the winner's version after a lost race.
+6. Beside a Parquet directory, store the account's deployments (see `deployments`);
+   a failure there is reported, not raised.
 
 Crash safety: each rename is atomic, a rewritten partition holds every row it held
 before (a session whose ``start`` date changed is written to its new partition before
@@ -49,7 +52,6 @@ import uuid
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -77,90 +79,63 @@ from vsdk_analytics._progress import ProgressArg
 from vsdk_analytics._schema import SCHEMA_VERSION
 from vsdk_analytics._sync import run_sync
 
-from .deployments import refresh_deployments
+from .deployments import DeploymentsRefresh, refresh_deployments
+from .destination import Destination, Outcome, TableFormat
+from .directory import ParquetDirectory
 from .files import (
-    HIVE_NULL_PARTITION,
-    META,
-    PART_FILE,
     START_DATE,
     ParquetProfile,
     Provenance,
     codec,
-    fsync_dir,
+    format_instant,
     provenance_metadata,
     public_url,
-    temporary_name,
-    to_arrow,
-    write_file,
 )
-from .lock import DatasetLock
+from .location import ObjectLocation, parse_location
 from .merge import Merge, keep_stored_webhook, merge
-from .parquet import check_target
 from .plan import plan_sync
 from .report import SyncReport
-from .state import SyncState, read_state, write_state
-from .stored import PARTITION, StoredDataset, load_dataset
+from .sources import is_delta
+from .state import SyncState
+from .stored import PARTITION, StoredDataset
 
-__all__ = ["sync_sessions", "sync_sessions_async", "write_partition"]
+__all__ = ["sync_sessions", "sync_sessions_async"]
 
 T = TypeVar("T")
 
 
-# ---------------------------------------------------------------------------
-# Writing
-# ---------------------------------------------------------------------------
+def _destination(
+    dataset: str | os.PathLike[str],
+    table_format: object,
+    *,
+    lock_timeout: float | None,
+    run_id: str,
+) -> Destination:
+    """The destination of a sync: a local Parquet directory or a Delta table."""
+    location = parse_location(dataset)
+    if table_format == "delta":
+        from .delta import DeltaDestination  # noqa: PLC0415 - deltalake loads only for Delta
 
-
-def write_partition(
-    root: Path, key: str, rows: pl.DataFrame, profile: str, metadata: dict[str, str]
-) -> None:
-    """Replace (or create, or remove when empty) one partition file atomically."""
-    directory = root / key
-    target = directory / PART_FILE
-    if rows.is_empty() and key != f"{START_DATE}={HIVE_NULL_PARTITION}":
-        target.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            directory.rmdir()
-        fsync_dir(root)
-        return
-    if not directory.is_dir():
-        directory.mkdir()
-        fsync_dir(root)
-    temporary = temporary_name(target)
-    file_metadata = {**metadata, f"{META}rows": str(rows.height)}
-    try:
-        write_file(to_arrow(rows, profile), temporary, codec(profile, None), file_metadata)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_dir(directory)
-
-
-def _rewrite_legacy(merged: Merge, stored: StoredDataset) -> None:
-    """Add the partitions of version 0.1 (comma-joined events) to the writes, once.
-
-    So every file of the dataset stores ``webhook_events`` the same way, for DuckDB and
-    BI tools that read the text as it is.
-    """
-    rewritten = {key for key, _ in merged.writes}
-    merged.writes.extend(
-        (key, stored.partition(key)) for key in stored.legacy if key not in rewritten
-    )
-
-
-def _commit(
-    root: Path, merged: Merge, state: SyncState, metadata: dict[str, str], empty: bool
-) -> int:
-    """Write the changed partitions, then the state file; the partition files written."""
-    writes = list(merged.writes)
-    if empty and not writes:
-        # An empty dataset is one empty file in the null partition, as write_parquet does.
-        writes.append((f"{START_DATE}={HIVE_NULL_PARTITION}", empty_sessions()))
-    for key, rows in writes:
-        write_partition(root, key, rows, state.profile, metadata)
-    write_state(root, state)
-    return len(writes)
+        return DeltaDestination(location)
+    if table_format != "parquet":
+        raise ConfigurationError(
+            f"table_format= must be 'parquet' or 'delta', got {table_format!r}"
+        )
+    if isinstance(location, ObjectLocation):
+        raise ConfigurationError(
+            f"cannot sync plain Parquet into the object store {location.url!r}: its safety "
+            "rests on atomic renames and an OS lock, which object stores do not have, so "
+            "concurrent or killed syncs could lose sessions. Sync a Delta table there "
+            "instead: table_format='delta' (CLI: --format delta), which commits atomically "
+            "and safely under concurrent runs, and is read by Spark, Databricks, Trino, "
+            "DuckDB, Polars and Power BI"
+        )
+    if is_delta(location):
+        raise ConfigurationError(
+            f"{str(location)!r} is a Delta table; sync it with table_format='delta' "
+            "(CLI: --format delta)"
+        )
+    return ParquetDirectory(location, lock_timeout=lock_timeout, run_id=run_id)
 
 
 # ---------------------------------------------------------------------------
@@ -168,37 +143,9 @@ def _commit(
 # ---------------------------------------------------------------------------
 
 
-def _prepare(dataset: str | os.PathLike[str]) -> Path:
-    root = Path(dataset)
-    if root.exists() and not root.is_dir():
-        raise ConfigurationError(f"{str(root)!r} is a file; a synced dataset is a directory")
-    if not root.parent.is_dir():
-        raise ConfigurationError(f"the directory {str(root.parent)!r} does not exist")
-    if root.is_dir():
-        check_target(root, dataset=True, overwrite=True)  # only a Parquet dataset in it
-    root.mkdir(exist_ok=True)
-    return root
-
-
 def _check_lock_timeout(lock_timeout: float | None) -> None:
     if lock_timeout is not None and not lock_timeout >= 0:
         raise ConfigurationError(f"lock_timeout must be >= 0 seconds or None, got {lock_timeout!r}")
-
-
-def _usable_state(root: Path, profile: str) -> tuple[SyncState | None, str]:
-    """The dataset's state (or None and why), checked against this sync's profile."""
-    state, why_no_state = read_state(root)
-    if state is not None and state.profile != profile:
-        raise ConfigurationError(
-            f"the dataset was synced in the {state.profile!r} profile; sync it with "
-            f"profile={state.profile!r} or into a new directory"
-        )
-    if state is not None and state.schema_version != SCHEMA_VERSION:
-        raise ConfigurationError(
-            f"the dataset holds schema version {state.schema_version}; this library "
-            f"writes version {SCHEMA_VERSION}: sync into a new directory"
-        )
-    return state, why_no_state
 
 
 async def _to_thread_to_the_end(fn: Callable[[], T]) -> T:
@@ -278,14 +225,16 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
     profile: ParquetProfile = "bi",
     per_page: int = DEFAULT_PER_PAGE,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_requests_per_second: float | None = None,
     progress: ProgressArg = None,
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
     max_retries: int = MAX_RETRIES,
     timeout: float = READ_TIMEOUT_SECONDS,
     full: bool = False,
     lock_timeout: float | None = 0.0,
+    table_format: TableFormat = "parquet",
 ) -> SyncReport:
-    """Bring a Parquet dataset of sessions up to date (async); see `sync_sessions`."""
+    """Bring a Parquet dataset or Delta table up to date (async); see `sync_sessions`."""
     started = time.perf_counter()
     check_client_options(
         per_page=per_page, max_concurrency=max_concurrency, max_retries=max_retries, timeout=timeout
@@ -294,14 +243,13 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
     _check_lock_timeout(lock_timeout)
     url = resolve_base_url(base_url)
     creds = credentials if credentials is not None else Credentials.from_env()
-    root = _prepare(dataset)
     run_id = uuid.uuid4().hex
-    lock = DatasetLock(root, timeout=lock_timeout, run_id=run_id)
-    lock.acquire()
+    destination = _destination(dataset, table_format, lock_timeout=lock_timeout, run_id=run_id)
+    destination.acquire()
     stack = contextlib.AsyncExitStack()
+    names: DeploymentsRefresh | None = None
     try:
-        state, why_no_state = _usable_state(root, profile)
-        stored = await asyncio.to_thread(load_dataset, root, profile)
+        state, why_no_state, stored = await asyncio.to_thread(destination.load, profile)
         known_per_page = (
             state.per_page
             if state is not None and state.per_page_requested == per_page
@@ -313,6 +261,7 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
             creds,
             base_url=url,
             max_concurrency=max_concurrency,
+            max_requests_per_second=max_requests_per_second,
             max_retries=max_retries,
             timeout=timeout,
             transport=transport,
@@ -341,22 +290,43 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
 
         refreshed, refresh_requests = await _refresh(missing, fetch_one, max_concurrency)
         candidate = _next_watermark(fetched, stats)
-        old = state.watermark if state is not None and plan.since is not None else None
-        marks = [m for m in (old, candidate) if m is not None]
-        watermark = max(marks) if marks else None
-
         metadata = provenance_metadata(
             profile,
             [START_DATE],
             Provenance(fetched_at=fetched_at, base_url=url, since=plan.since, sync_run_id=run_id),
         )
 
-        def merge_and_commit() -> tuple[Merge, int]:
+        def report(merged: Merge, watermark: datetime | None, written: int) -> SyncReport:
+            total_items = (
+                stats.total_items_at_end or stats.total_items_at_start or merged.sessions_total
+            )
+            return SyncReport(
+                dataset=destination.where,
+                new=merged.new,
+                updated=merged.updated,
+                unchanged=merged.unchanged,
+                refreshed=len(missing),
+                pages_fetched=stats.pages,
+                pages_full_fetch=max(1, math.ceil(total_items / (stats.per_page or per_page))),
+                requests=stats.requests + refresh_requests,
+                full_fetch=full_fetch,
+                reason=reason,
+                partitions_written=written,
+                sessions_total=merged.sessions_total,
+                seconds=time.perf_counter() - started,
+                since=plan.since,
+                watermark=watermark,
+                run_id=run_id,
+            )
+
+        def build(stored: StoredDataset, state: SyncState | None) -> Outcome:
             ids = refreshed.get_column("session_id").implode()
             where = stored.index.filter(pl.col("session_id").is_in(ids)).get_column(PARTITION)
             kept = keep_stored_webhook(refreshed, stored.rows(where.unique().to_list()))
             merged = merge(stored, combine_pages([fetched, kept]))
-            _rewrite_legacy(merged, stored)
+            old = state.watermark if state is not None and plan.since is not None else None
+            marks = [m for m in (old, candidate) if m is not None]
+            watermark = max(marks) if marks else None
             new_state = SyncState(
                 watermark=watermark,
                 profile=profile,
@@ -368,39 +338,28 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
                 run_id=run_id,
                 base_url=public_url(url),
             )
-            written = _commit(root, merged, new_state, metadata, empty=stored.files == 0)
-            return merged, written
+            summary = report(merged, watermark, len(merged.writes))
+            fields = {k: getattr(summary, k) for k in SyncReport.__dataclass_fields__}
+            fields.update(
+                (k, format_instant(v)) for k, v in fields.items() if isinstance(v, datetime)
+            )
+            fields["dataset"] = str(fields["dataset"])
+            return Outcome(merged, new_state, fields, metadata)
 
-        merged, written = await _to_thread_to_the_end(merge_and_commit)
-        names = await refresh_deployments(
-            client, root, profile=profile, per_page=per_page, run_id=run_id
+        outcome, written = await _to_thread_to_the_end(
+            lambda: destination.commit(build, profile, state, stored)
         )
+        if isinstance(destination, ParquetDirectory):  # names beside the files, for BI joins
+            names = await refresh_deployments(
+                client, destination.root, profile=profile, per_page=per_page, run_id=run_id
+            )
     finally:
         try:
             await stack.aclose()
         finally:
-            lock.release()
-    total_items = stats.total_items_at_end or stats.total_items_at_start or merged.sessions_total
-    effective = stats.per_page or per_page
-    report = SyncReport(
-        dataset=root,
-        new=merged.new,
-        updated=merged.updated,
-        unchanged=merged.unchanged,
-        refreshed=len(missing),
-        pages_fetched=stats.pages,
-        pages_full_fetch=max(1, math.ceil(total_items / effective)),
-        requests=stats.requests + refresh_requests,
-        full_fetch=full_fetch,
-        reason=reason,
-        partitions_written=written,
-        sessions_total=merged.sessions_total,
-        seconds=time.perf_counter() - started,
-        since=plan.since,
-        watermark=watermark,
-        run_id=run_id,
-    )
-    return names.apply(report)
+            destination.release()
+    summary = report(outcome.merged, outcome.state.watermark, written)
+    return names.apply(summary) if names is not None else summary
 
 
 def sync_sessions(
@@ -411,12 +370,14 @@ def sync_sessions(
     profile: ParquetProfile = "bi",
     per_page: int = DEFAULT_PER_PAGE,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_requests_per_second: float | None = None,
     progress: ProgressArg = None,
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
     max_retries: int = MAX_RETRIES,
     timeout: float = READ_TIMEOUT_SECONDS,
     full: bool = False,
     lock_timeout: float | None = 0.0,
+    table_format: TableFormat = "parquet",
 ) -> SyncReport:
     """Bring a Hive-partitioned Parquet dataset of sessions up to date, fetching little.
 
@@ -444,7 +405,10 @@ def sync_sessions(
     dataset
         The dataset directory; created when missing (its parent must exist). An
         existing one must hold nothing but a ``start_date``-partitioned dataset (e.g.
-        from ``write_parquet(..., partition_by="start_date")``).
+        from ``write_parquet(..., partition_by="start_date")``). With
+        ``table_format="delta"``: the Delta table's path or object-store URL
+        (``s3://bucket/sessions``, ``gs://``, ``az://``; credentials from the cloud's
+        standard environment, see [Data lake](../lake.md)).
     credentials
         `Credentials`; None reads them from the environment.
     base_url
@@ -456,6 +420,8 @@ def sync_sessions(
         Sessions per page to ask for.
     max_concurrency
         Most requests in flight at once.
+    max_requests_per_second
+        Most requests per second (None: paced only by what the server signals).
     progress
         Progress of the page fetch, as for `fetch_sessions`.
     transport
@@ -472,6 +438,16 @@ def sync_sessions(
         Fetch every page and merge, as a first sync does. Incremental runs page down to
         the watermark only, so a change to a *finished* session older than it (an edited
         ``metadata``, say) is picked up by a full run; schedule one now and then.
+    table_format
+        ``"parquet"`` (default): a local Hive-partitioned Parquet directory, under an
+        OS lock (object-store URLs are refused: they have no rename and no lock).
+        ``"delta"`` (the ``lake`` extra): a Delta Lake table, local or in an object
+        store, partitioned by ``start_date``, upserted with one MERGE commit per run
+        (newest ``updated_at`` wins) that carries the run's state and report in its
+        commit metadata (`delta_sync_history`). No lock: concurrent runs commit
+        optimistically and the loser redoes its merge on the winner's version (no new
+        fetch); a killed run leaves the table at its last commit. ``lock_timeout`` is
+        not used.
 
     Returns
     -------
@@ -482,7 +458,9 @@ def sync_sessions(
     ------
     DatasetConflictError
         Another sync holds the dataset's lock (after waiting ``lock_timeout``); the
-        message names the holder. Nothing was fetched or written.
+        message names the holder. Nothing was fetched or written. For a Delta table:
+        other syncs won the commit race ``COMMIT_ATTEMPTS`` (5) times in a row (nothing of
+        this run was committed).
     ConfigurationError
         The dataset is in another profile or schema version or layout, or a bad
         argument.
@@ -511,11 +489,13 @@ def sync_sessions(
             profile=profile,
             per_page=per_page,
             max_concurrency=max_concurrency,
+            max_requests_per_second=max_requests_per_second,
             progress=progress,
             transport=transport,
             max_retries=max_retries,
             timeout=timeout,
             full=full,
             lock_timeout=lock_timeout,
+            table_format=table_format,
         )
     )
