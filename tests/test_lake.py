@@ -426,3 +426,42 @@ def test_file_urls_are_local_paths_and_other_schemes_are_refused(tmp_path: Any) 
         parse_location("s3:///x.parquet")
     with pytest.raises(ConfigurationError, match="no query"):
         parse_location("s3://b/x.parquet?versionId=3")
+
+
+# ---------------------------------------------------------------------------
+# The CLI, as a nightly job runs it
+# ---------------------------------------------------------------------------
+
+
+def _cli(server: FakeServer, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    from vsdk_analytics._cli import main
+
+    monkeypatch.setenv("VIDEOSDK_AUTH_TOKEN", server.token())
+    return main([*argv, "--base-url", server.url, "--no-progress"])
+
+
+def test_cli_fetch_writes_a_file_to_s3(s3: S3, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = s3.url("exports/cli.parquet")
+    with FakeServer(sessions=300, seed=3) as server:
+        assert _cli(server, monkeypatch, "fetch", "-o", url) == 0
+        want = full_fetch(server)
+    assert read_parquet(url).sort("session_id").equals(want)
+    with FakeServer(sessions=10, seed=3) as server:  # not ours to replace without --overwrite
+        store = obstore.store.from_url(f"s3://{BUCKET}")
+        obstore.put(store, "exports/foreign.parquet", b"PAR1")
+        assert _cli(server, monkeypatch, "fetch", "-o", s3.url("exports/foreign.parquet")) != 0
+        assert server.stats.requests == 0  # refused before any request
+
+
+def test_cli_delta_sync_to_s3_is_incremental(s3: S3, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = s3.url("nightly/sessions")
+    with FakeServer(sessions=500, seed=5) as server:
+        assert _cli(server, monkeypatch, "sync", url, "--format", "delta") == 0
+        for _ in range(4):
+            server.api.insert_session(status="completed")
+        server.api.reset_stats()
+        assert _cli(server, monkeypatch, "sync", url, "--format", "delta") == 0
+        assert server.stats.list_requests <= 3  # a few pages, not the account
+        assert_table_mirrors(url, server)
+        # a plain Parquet sync to an object store is refused, pointing at Delta
+        assert _cli(server, monkeypatch, "sync", s3.url("plain")) != 0

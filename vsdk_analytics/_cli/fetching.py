@@ -19,6 +19,8 @@ from vsdk_analytics._client import Client
 from vsdk_analytics._constants import DEFAULT_MAX_CONCURRENCY, MAX_RETRIES, READ_TIMEOUT_SECONDS
 from vsdk_analytics._credentials import Credentials
 from vsdk_analytics._dataset.files import Provenance, partition_columns
+from vsdk_analytics._dataset.location import is_object_store_url
+from vsdk_analytics._dataset.parquet import check_output as check_place
 from vsdk_analytics._dataset.stream import ParquetStream
 from vsdk_analytics._errors import ConfigurationError, CredentialsError, IncompleteFetchError
 from vsdk_analytics._http import resolve_base_url
@@ -114,12 +116,19 @@ def since_until(args: argparse.Namespace) -> tuple[datetime | None, datetime | N
 
 def run_fetch(args: argparse.Namespace) -> int:
     """``fetch``: every session (in the window) into one Parquet file or dataset."""
-    output = Path(args.output)
+    remote = is_object_store_url(args.output)
+    output: Path | str = args.output if remote else Path(args.output)
     partition_by = partition_names(args.partition_by)
     dataset = bool(partition_by)
     since, until = since_until(args)
     overwrite = True if args.overwrite else None
-    check_output(output, dataset=dataset, overwrite=overwrite)
+    if remote:
+        try:
+            check_place(output, dataset=dataset, overwrite=overwrite)
+        except (ConfigurationError, OSError) as exc:
+            raise CLIError(EXIT_PATH, f"cannot write {output!r}: {shell_message(exc)}") from None
+    else:
+        check_output(Path(output), dataset=dataset, overwrite=overwrite)
     base_url = resolve_base_url(args.base_url)
     creds = credentials(args.token_file)
     source = Provenance(
@@ -128,7 +137,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         since=since,
         until=until,
     )
-    if not dataset:
+    if not dataset and isinstance(output, Path):
         return _stream_fetch(
             args,
             output,
@@ -172,7 +181,9 @@ def run_fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _incomplete(exc: IncompleteFetchError, kept: int, partial: Path, output: Path) -> CLIError:
+def _incomplete(
+    exc: IncompleteFetchError, kept: int, partial: Path | str, output: Path | str
+) -> CLIError:
     cause = f" (first: {one_line(shell_message(exc.__cause__))})" if exc.__cause__ else ""
     return CLIError(
         EXIT_INCOMPLETE,
@@ -235,10 +246,16 @@ def run_sync_command(args: argparse.Namespace) -> int:
     """``sync``: bring a dataset directory up to date (`sync_sessions`)."""
     from vsdk_analytics._dataset import format_sync_report, sync_sessions  # noqa: PLC0415 - on demand
 
-    dataset = Path(args.dataset)
-    if dataset.exists() and not dataset.is_dir():
-        raise CLIError(EXIT_PATH, f"{str(dataset)!r} is a file; sync writes a dataset directory")
-    check_output(dataset, dataset=True)
+    delta = args.format == "delta"
+    dataset: Path | str = args.dataset
+    if not is_object_store_url(args.dataset):
+        dataset = Path(args.dataset)
+        if dataset.exists() and not dataset.is_dir():
+            raise CLIError(
+                EXIT_PATH, f"{str(dataset)!r} is a file; sync writes a dataset directory"
+            )
+        if not delta:  # a Delta table's _delta_log is not Parquet: the library checks it
+            check_output(dataset, dataset=True)
     base_url = resolve_base_url(args.base_url)
     creds = credentials(args.token_file)
     try:
@@ -249,11 +266,13 @@ def run_sync_command(args: argparse.Namespace) -> int:
             profile=args.profile,
             per_page=args.per_page,
             max_concurrency=args.max_concurrency,
+            max_requests_per_second=args.max_requests_per_second,
             max_retries=args.max_retries,
             timeout=args.timeout,
             progress=args.progress,
             full=args.full,
             lock_timeout=args.wait,
+            table_format=args.format,
         )
     except IncompleteFetchError as exc:
         cause = exc.__cause__ or exc

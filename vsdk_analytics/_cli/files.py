@@ -51,7 +51,7 @@ def check_output(path: Path, *, dataset: bool, overwrite: bool | None = True) ->
 
 def save_parquet(
     frame: pl.DataFrame,
-    path: Path,
+    path: Path | str,
     *,
     profile: str,
     partition_by: list[str] | None,
@@ -72,8 +72,18 @@ def save_parquet(
         raise CLIError(EXIT_PATH, f"cannot write {str(path)!r}: {exc}") from None
 
 
-def partial_path(path: Path, *, dataset: bool) -> Path:
-    """Where an incomplete fetch goes: X.parquet -> X.partial.parquet, directory D -> D.partial."""
+def partial_path(path: Path | str, *, dataset: bool) -> Path | str:
+    """Where an incomplete fetch goes: X.parquet -> X.partial.parquet, directory D -> D.partial.
+
+    An object-store URL (a string) gets the same names.
+    """
+    if isinstance(path, str):
+        base = path.rstrip("/")
+        if dataset:
+            return base + ".partial"
+        if base.lower().endswith(".parquet"):
+            return base[: -len(".parquet")] + ".partial.parquet"
+        return base + ".partial.parquet"
     if dataset:
         return path.with_name(path.name + ".partial")
     if path.suffix.lower() == ".parquet":

@@ -363,7 +363,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--output",
         required=True,
         metavar="PATH",
-        help="Parquet file to write, or the dataset directory with --partition-by",
+        help="Parquet file to write, or the dataset directory with --partition-by; a local "
+        "path or an object-store URL (s3://, gs://, az://)",
     )
     _add_connection(fetch)
     fetch.add_argument(
@@ -414,7 +415,20 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         run=run_sync_command,
         parents=[common],
     )
-    sync.add_argument("dataset", metavar="DIR", help="the dataset directory (created if missing)")
+    sync.add_argument(
+        "dataset",
+        metavar="DEST",
+        help="the dataset directory (created if missing), or with --format delta a Delta "
+        "table's directory or object-store URL (s3://, gs://, az://)",
+    )
+    sync.add_argument(
+        "--format",
+        choices=["parquet", "delta"],
+        default="parquet",
+        help="parquet: a Hive-partitioned Parquet directory (local); delta: a Delta Lake "
+        "table, upserted with one MERGE commit per run (local or object store; needs the "
+        "lake extra)",
+    )
     sync.add_argument(
         "--full",
         action="store_true",
@@ -428,6 +442,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="wait up to SECONDS for another sync of DIR to finish (default: exit 3 at once)",
     )
     _add_connection(sync)
+    _add_rate(sync)
     _add_progress(sync)
 
     report = _subparser(
