@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from vsdk_analytics._client import Client
 from vsdk_analytics._constants import DEFAULT_MAX_CONCURRENCY, MAX_RETRIES, READ_TIMEOUT_SECONDS
@@ -150,14 +151,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         )
     try:
         with open_client(args, creds, base_url) as client:
-            frame, stats = client.fetch_sessions_with_stats(
-                per_page=args.per_page,
-                progress=args.progress,
-                since=since,
-                until=until,
-                allow_incomplete=args.allow_incomplete,
-                strict=args.strict,
-            )
+            frame, stats = client.fetch_sessions_with_stats(**_options(args, since, until))
     except IncompleteFetchError as exc:
         partial = partial_path(output, dataset=dataset)
         save_parquet(
@@ -179,6 +173,20 @@ def run_fetch(args: argparse.Namespace) -> int:
     )
     err(f"fetched {fetch_summary(frame, stats)} -> {output}")
     return EXIT_OK
+
+
+def _options(
+    args: argparse.Namespace, since: datetime | None, until: datetime | None
+) -> dict[str, Any]:
+    """The fetch options of ``fetch``, the same for the streamed and the eager path."""
+    return {
+        "per_page": args.per_page,
+        "progress": args.progress,
+        "since": since,
+        "until": until,
+        "allow_incomplete": args.allow_incomplete,
+        "strict": args.strict,
+    }
 
 
 def _incomplete(
@@ -218,15 +226,7 @@ def _stream_fetch(
     with stream:
         try:
             with open_client(args, creds, base_url) as client:
-                stats = client.stream_sessions(
-                    stream.write,
-                    per_page=args.per_page,
-                    progress=args.progress,
-                    since=since,
-                    until=until,
-                    allow_incomplete=args.allow_incomplete,
-                    strict=args.strict,
-                )
+                stats = client.stream_sessions(stream.write, **_options(args, since, until))
         except IncompleteFetchError as exc:
             partial = partial_path(output, dataset=False)
             try:
