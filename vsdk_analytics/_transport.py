@@ -208,7 +208,7 @@ class Requester:
         url = f"{self._base}{path}?{query}" if query else f"{self._base}{path}"
         try:
             try:
-                response = await asyncio.wait_for(self._client.get(url), self._timeout)
+                response = await _within(self._client.get(url), self._timeout)
             except (httpx.TransportError, asyncio.TimeoutError) as exc:
                 return self._transport_failure(exc, where=where, url=url, page=page), None
             status, headers = response.status_code, response.headers
@@ -292,6 +292,20 @@ class Requester:
 
 def _not_retried(error: APIError) -> None:
     error.args = (f"{error.args[0]} (not retried: this cannot succeed by retrying)",)
+
+
+async def _within(request: Awaitable[T], seconds: float) -> T:
+    """``request`` with an end-to-end deadline.
+
+    httpx's timeouts are per read, so a body that trickles in never trips them.
+    ``asyncio.timeout`` where it exists: ``wait_for`` runs the request as another task,
+    a measurable cost per page.
+    """
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is None:  # Python 3.10
+        return await asyncio.wait_for(request, seconds)
+    async with timeout(seconds):
+        return await request
 
 
 def _say_attempts(error: APIError, attempts: int) -> None:
