@@ -12,7 +12,6 @@ order. The rule holds as for sessions: every deployment, or `IncompleteFetchErro
 from __future__ import annotations
 
 import time
-import warnings
 
 import polars as pl
 
@@ -23,8 +22,7 @@ from ._deployments import (
     decode_deployments_page,
     warn_page_problems,
 )
-from ._errors import CompletenessWarning, IncompleteFetchError
-from ._fetch import FetchStats, execute_plan
+from ._fetch import FetchStats, execute_plan, record_requests, settle_incomplete
 from ._paging import PageAnswer, PageRequest, PagingPlanner
 from ._transport import Requester
 
@@ -75,10 +73,7 @@ async def fetch_deployments_frame(
             planner, get, accept, in_flight=max(2 * max_concurrency, 4)
         )
     finally:
-        now = requester.counters
-        stats.requests = now.requests - before.requests
-        stats.retries = now.retries - before.retries
-        stats.throttled = now.throttled - before.throttled
+        record_requests(requester, before, stats)
         stats.seconds = time.perf_counter() - started
     warn_page_problems((page for _, page in pages), stacklevel=4)
     frame = _assemble(pages)
@@ -87,28 +82,18 @@ async def fetch_deployments_frame(
     stats.per_page = outcome.per_page or planner.per_page
     if outcome.complete:
         return frame, stats
-    cause = next(iter(failed.values()), None)
-    if not pages and cause is not None:
-        raise cause
-    missing = sorted({r.page for r in outcome.failed})
-    message = (
-        f"incomplete deployments fetch: {outcome.reason}"
-        + (f" (first failure: {cause})" if cause is not None else "")
-        + f"; {frame.height} deployments fetched"
-        + (f"; failed pages (at {outcome.per_page} per page): {missing[:10]}" if missing else "")
-        + "; the deployments fetched are in .sessions"
+    settled = settle_incomplete(
+        outcome,
+        failed,
+        frame,
+        fetched=frame.height,
+        answered=bool(pages),
+        allow_incomplete=allow_incomplete,
+        kept="the deployments fetched are in .sessions",
+        what="deployments fetch",
+        items="deployments",
     )
-    if allow_incomplete:
-        warnings.warn(message, CompletenessWarning, stacklevel=4)
-        return frame, stats
-    raise IncompleteFetchError(
-        message,
-        sessions=frame,
-        missing_pages=missing,
-        per_page=outcome.per_page,
-        unverified=list(outcome.unverified),
-        reason=outcome.reason,
-    ) from cause
+    return settled, stats
 
 
 def _assemble(pages: list[tuple[PageRequest, DeploymentsPage]]) -> pl.DataFrame:

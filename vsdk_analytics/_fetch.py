@@ -50,12 +50,20 @@ from ._normalize import (
     probe_page,
     read_typed,
 )
-from ._paging import PageAnswer, PageRequest, PagingPlanner
+from ._paging import Outcome, PageAnswer, PageRequest, PagingPlanner
 from ._progress import ProgressArg, make_sink
 from ._time import iso_instant
 from ._transport import RequestCounters, Requester
 
-__all__ = ["FetchStats", "TimeRange", "execute_plan", "fetch_frame", "fetch_one_frame"]
+__all__ = [
+    "FetchStats",
+    "TimeRange",
+    "execute_plan",
+    "fetch_frame",
+    "fetch_one_frame",
+    "record_requests",
+    "settle_incomplete",
+]
 
 T = TypeVar("T")
 
@@ -381,42 +389,69 @@ class _Run:
             )
         if outcome.complete:
             return frame
-        missing = sorted({r.page for r in outcome.failed})
-        cause = next(iter(self._failed.values()), None)
-        if not self._answered and cause is not None:
-            raise cause  # page 1 failed: nothing fetched, the cause is the whole story
-        detail = f" (first failure: {cause})" if cause is not None else ""
-        where = ", ".join(f"{lo}-{hi}" for lo, hi in outcome.unverified[:5])
         kept = (
-            "; the sessions fetched are in .sessions"
+            "the sessions fetched are in .sessions"
             if self._batcher is None
-            else "; the sessions fetched were handed on as they came"
+            else "the sessions fetched were handed on as they came"
         )
-        message = (
-            f"incomplete fetch: {outcome.reason}{detail}; {sessions} sessions fetched"
-            + (
-                f"; failed pages (at {outcome.per_page} per page): {missing[:10]}"
-                if missing
-                else ""
-            )
-            + (f"; unverified list positions: {where}" if where else "")
-            + kept
+        return settle_incomplete(
+            outcome,
+            self._failed,
+            frame,
+            fetched=sessions,
+            answered=bool(self._answered),
+            allow_incomplete=self._allow_incomplete,
+            kept=kept,
         )
-        if self._allow_incomplete:
-            warnings.warn(message, CompletenessWarning, stacklevel=4)
-            return frame
-        error = IncompleteFetchError(
-            message,
-            sessions=frame,
-            missing_pages=missing,
-            per_page=outcome.per_page,
-            unverified=list(outcome.unverified),
-            reason=outcome.reason,
-        )
-        raise error from cause
 
 
-def _stats_since(requester: Requester, before: RequestCounters, stats: FetchStats) -> None:
+def settle_incomplete(
+    outcome: Outcome,
+    failed: dict[PageRequest, BaseException],
+    frame: pl.DataFrame,
+    *,
+    fetched: int,
+    answered: bool,
+    allow_incomplete: bool,
+    kept: str,
+    what: str = "fetch",
+    items: str = "sessions",
+) -> pl.DataFrame:
+    """The end of a fetch the planner could not prove complete: raise, or warn and return.
+
+    Raises the first failure itself when nothing was answered (page 1 failed: the cause
+    is the whole story), else `IncompleteFetchError` carrying ``frame``, the failed
+    pages and the unverified positions; ``allow_incomplete`` warns
+    (`CompletenessWarning`) and returns ``frame`` instead.
+    """
+    missing = sorted({r.page for r in outcome.failed})
+    cause = next(iter(failed.values()), None)
+    if not answered and cause is not None:
+        raise cause
+    detail = f" (first failure: {cause})" if cause is not None else ""
+    where = ", ".join(f"{lo}-{hi}" for lo, hi in outcome.unverified[:5])
+    message = (
+        f"incomplete {what}: {outcome.reason}{detail}; {fetched} {items} fetched"
+        + (f"; failed pages (at {outcome.per_page} per page): {missing[:10]}" if missing else "")
+        + (f"; unverified list positions: {where}" if where else "")
+        + f"; {kept}"
+    )
+    if allow_incomplete:
+        warnings.warn(message, CompletenessWarning, stacklevel=5)
+        return frame
+    error = IncompleteFetchError(
+        message,
+        sessions=frame,
+        missing_pages=missing,
+        per_page=outcome.per_page,
+        unverified=list(outcome.unverified),
+        reason=outcome.reason,
+    )
+    raise error from cause
+
+
+def record_requests(requester: Requester, before: RequestCounters, stats: FetchStats) -> None:
+    """Record in ``stats`` the requests, retries and 429s since ``before``, and the peaks."""
     now = requester.counters
     stats.requests = now.requests - before.requests
     stats.retries = now.retries - before.retries
@@ -460,7 +495,7 @@ async def fetch_frame(
             batch_rows=batch_rows,
         ).run()
     finally:
-        _stats_since(requester, before, stats)
+        record_requests(requester, before, stats)
         stats.seconds = time.perf_counter() - started
     return frame, stats
 
@@ -491,7 +526,7 @@ async def fetch_one_frame(
     try:
         frames = await asyncio.gather(*(one(sid) for sid in session_ids))
     finally:
-        _stats_since(requester, before, stats)
+        record_requests(requester, before, stats)
         stats.seconds = time.perf_counter() - started
     stats.sessions = len(frames)
     return combine_pages(frames), stats
