@@ -8,7 +8,7 @@ fake API itself (``FakeVideoSDK.respond``, byte for byte what the server sends) 
 a temporary file. Each tool then runs in its own subprocess, which loads every page into
 memory (untimed) and times only its normalization:
 
-- ``vsdk-analytics``: ``probe_page``, ``read_typed``, ``complete_page`` on every page,
+- ``vsdk-analytics``: ``probe_page`` on every page, one ``assemble``,
   then ``combine_pages`` over the rows, exactly what the fetcher's ``_finish`` does
   (typed ``SESSIONS_SCHEMA``, timestamps parsed, deduplicated and sorted);
 - ``pandas.json_normalize``: ``json.loads`` of every page, then one ``pandas.json_normalize``
@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 PER_PAGE = 1000
 SEED = 0
 TOOLS = {
-    "vsdk": "vsdk-analytics probe/read_typed + combine_pages",
+    "vsdk": "vsdk-analytics probe_page + assemble + combine_pages",
     "pandas": "pandas.json_normalize",
     "polars": "pl.json_normalize",
 }
@@ -77,27 +77,21 @@ def normalizer(tool: str) -> Normalizer:
     """One tool's normalization (its modules imported now, before the pages are loaded)."""
     if tool == "vsdk":
         from vsdk_analytics._normalize import (  # noqa: PLC0415
+            assemble,
             combine_pages,
-            complete_page,
             probe_page,
-            read_typed,
         )
-
-        def parse_page(body: bytes, page: int) -> Any:
-            parsed = probe_page(body, page=page)
-            if parsed.pending:
-                return complete_page(parsed, body, read_typed(parsed))
-            return parsed
 
         def vsdk(pages: list[bytes]) -> tuple[Any, pl.Series, dict[str, float]]:
             started = time.perf_counter()
-            parsed = [parse_page(body, page=i) for i, body in enumerate(pages, start=1)]
+            parsed = [probe_page(body, page=i) for i, body in enumerate(pages, start=1)]
             combining = time.perf_counter()
-            frame = combine_pages([p.rows for p in parsed])
+            rows, problems = assemble(parsed)
+            frame = combine_pages([rows])
             timings = {"seconds": time.perf_counter() - started}
             timings["combine_s"] = timings["seconds"] - (combining - started)
             timings["fast_pages"] = sum(p.fast for p in parsed)
-            timings["problems"] = sum(len(p.problems) for p in parsed)
+            timings["problems"] = len(problems)
             return frame, frame.get_column("session_id"), timings
 
         return vsdk

@@ -18,19 +18,14 @@ from vsdk_analytics import (
 from vsdk_analytics._normalize import (
     ParsedPage,
     combine_pages,
-    complete_page,
     probe_page,
-    read_typed,
     warn_problems,
 )
 
 
 def parse_page(body: bytes, *, page: int | None = None, strict: bool = False) -> ParsedPage:
-    """A page through both stages, as the fetcher runs them."""
-    parsed = probe_page(body, page=page, strict=strict)
-    if parsed.pending:
-        return complete_page(parsed, body, read_typed(parsed))
-    return parsed
+    """A page as the fetcher parses it (its rows assembled on first use)."""
+    return probe_page(body, page=page, strict=strict)
 
 
 UTC = timezone.utc
@@ -398,4 +393,42 @@ def test_session_ids_and_created_at_in_row_order_on_both_paths() -> None:
         assert parsed.session_ids == parsed.rows.get_column("session_id").to_list()
         assert parsed.created_at == [r["createdAt"] for r in records]
     probe = probe_page(page(records), page=1)
-    assert probe.pending and probe.session_ids[0] == record(3)["sessionId"]
+    assert probe.lines and probe.session_ids[0] == record(3)["sessionId"]
+
+
+def test_fast_pages_are_read_together_and_a_refused_page_takes_the_exact_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`assemble` reads every fast page's lines in one Polars call; if Polars refuses the
+    batch, the pages it refuses alone are parsed again by the exact path, from the probe's
+    lines and metadata, with nothing lost (pretty-printed metadata included)."""
+    from vsdk_analytics import _normalize
+    from vsdk_analytics._normalize import assemble
+
+    pages = [[record(3 * n + i) for i in range(3)] for n in range(4)]
+    bodies = [json.dumps({"data": recs}, indent=2).encode() for recs in pages]
+    parsed = [probe_page(body, page=n) for n, body in enumerate(bodies, start=1)]
+    assert all(p.fast and p.lines.count(b"\n") == 3 for p in parsed)
+    exact = [probe_page(body, page=n, strict=True) for n, body in enumerate(bodies, start=1)]
+    expected, _ = assemble(exact, strict=True)
+
+    reads: list[int] = []
+    real = _normalize._read_lines
+    refused = record(7)["sessionId"].encode()  # on page 3
+
+    def refusing(lines: bytes, rows: int) -> pl.DataFrame | None:
+        reads.append(rows)
+        return None if refused in lines else real(lines, rows)
+
+    monkeypatch.setattr(_normalize, "_read_lines", refusing)
+    rows, problems = assemble(parsed)
+    assert not problems
+    assert_frame_equal(rows, expected)
+    # the batch, each page alone, then the pages Polars took, together
+    assert reads == [12, 3, 3, 3, 3, 9]
+
+    reads.clear()
+    monkeypatch.setattr(_normalize, "_read_lines", real)
+    fresh = [probe_page(body, page=n) for n, body in enumerate(bodies, start=1)]
+    together, _ = assemble(fresh)
+    assert_frame_equal(together, expected)

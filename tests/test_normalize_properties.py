@@ -36,19 +36,14 @@ from vsdk_analytics._normalize import (
     ParsedPage,
     assemble,
     combine_pages,
-    complete_page,
     probe_page,
-    read_typed,
 )
 from vsdk_analytics._schema import WEBHOOK_EVENTS
 
 
 def parse_page(body: bytes, *, page: int | None = None, strict: bool = False) -> ParsedPage:
-    """A page through both stages, as the fetcher runs them."""
-    parsed = probe_page(body, page=page, strict=strict)
-    if parsed.pending:
-        return complete_page(parsed, body, read_typed(parsed))
-    return parsed
+    """A page as the fetcher parses it (its rows assembled on first use)."""
+    return probe_page(body, page=page, strict=strict)
 
 
 UTC = timezone.utc

@@ -144,15 +144,14 @@ def test_every_surviving_session_once_or_no_file(
 
 
 def test_the_batcher_keeps_list_order_whatever_the_arrival_order() -> None:
-    from vsdk_analytics._normalize import complete_page, probe_page, read_typed
+    from vsdk_analytics._normalize import probe_page
 
     def page(n: int) -> Any:
         body = b'{"data":[{"sessionId":"s%d","createdAt":"2025-01-01T00:00:%02d.000Z"}]}' % (
             n,
             60 - n,
         )
-        parsed = probe_page(body, page=n)
-        return complete_page(parsed, body, read_typed(parsed))
+        return probe_page(body, page=n)
 
     out: list[list[str]] = []
     batcher = PageBatcher(

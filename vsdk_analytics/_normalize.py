@@ -4,11 +4,13 @@ Two paths, one result:
 
 * the **fast path** parses a page's bytes natively: a strict msgspec probe that
   keeps ``metadata`` as raw JSON and rejects any key the schema does not know and
-  any value of the wrong type, then Polars' JSON reader with an explicit schema
-  (no inference) over the probe's own re-encoding of the records
-  (``ParsedPage.typed_body``), so Polars sees exactly the values msgspec
+  any value of the wrong type, re-encoded as one JSON line per record
+  (``ParsedPage.lines``), so Polars later sees exactly the values msgspec
   validated (a duplicate key: the last wins on both paths). No Python dict is
-  built per session.
+  built per session, and no Polars call is made per page: `assemble` reads the
+  lines of every fast page it is given with one explicit-schema NDJSON read (no
+  inference). A page whose lines Polars refuses (none is known) takes the exact
+  path from its lines, which hold every value the probe kept.
 * the **exact path** (`vsdk_analytics._exact`) walks the records one by one. It
   is taken for any page the fast path cannot prove it handles losslessly and
   always with ``strict=True``. Values that do not fit become null, their
@@ -53,12 +55,10 @@ __all__ = [
     "Problem",
     "assemble",
     "combine_pages",
-    "complete_page",
     "empty_sessions",
     "normalize_sessions",
     "parse_session",
     "probe_page",
-    "read_typed",
     "warn_problems",
 ]
 
@@ -76,7 +76,7 @@ _POLARS_RECORD: Final = pl.Struct(
         "webhook": pl.Struct({"endpoint": pl.String(), "events": pl.List(pl.String())}),
     }
 )
-_POLARS_PAGE: Final = {"data": pl.List(_POLARS_RECORD)}
+_POLARS_LINE: Final = dict(_POLARS_RECORD.to_schema())
 
 
 # The probe types every field: Polars would coerce wrong types silently (a
@@ -116,6 +116,7 @@ class _Envelope(msgspec.Struct, gc=False):
 
 _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
 _ENCODER: Final = msgspec.json.Encoder()
+_LINES: Final = msgspec.json.Decoder(_RecordProbe)
 _PROBE_REFUSES: Final = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
@@ -123,9 +124,9 @@ _PROBE_REFUSES: Final = (msgspec.DecodeError, msgspec.ValidationError, Recursion
 class ParsedPage:
     """One page as parsed, with what the server said about paging.
 
-    The rows are kept in their cheapest form (the fast path's one-row Polars
-    frame, or the exact path's flat frame) so that a fetch of thousands of
-    pages pays Polars' per-call overhead once, in `assemble`, not per page.
+    The rows are kept in their cheapest form (the fast path's JSON lines, or the
+    exact path's flat frame) so that a fetch of thousands of pages pays Polars'
+    per-call overhead once per `assemble`, not per page.
     ``rows`` and ``problems`` assemble this page alone, for single-page use.
     ``session_ids`` and ``created_at`` (the raw ``createdAt`` texts) are in row
     order, on both paths, without assembling a frame.
@@ -140,14 +141,12 @@ class ParsedPage:
     session_ids: list[str | None] = field(default_factory=list)
     created_at: list[str | None] = field(default_factory=list)
     early_problems: list[Problem] = field(default_factory=list)
-    typed: pl.DataFrame | None = None
-    typed_body: bytes = b""
-    """What `read_typed` reads for a pending page: the probe's records, re-encoded."""
+    lines: bytes = b""
+    """A fast page's records as the probe validated them, one JSON line each,
+    without ``metadata`` (in `metadata`, as sent)."""
     metadata: list[bytes | None] | None = None
     raw: pl.DataFrame | None = None
     strict: bool = False
-    pending: bool = False
-    """Accepted by the probe; Polars' typed read still to come (`complete_page`)."""
     _assembled: tuple[pl.DataFrame, list[Problem]] | None = None
 
     def _single(self) -> tuple[pl.DataFrame, list[Problem]]:
@@ -177,11 +176,10 @@ def empty_sessions() -> pl.DataFrame:
 
 
 def probe_page(body: bytes, *, page: int | None = None, strict: bool = False) -> ParsedPage:
-    """Stage one: the strict probe. A page it accepts comes back ``pending``.
+    """Parse one page of the sessions list: the strict probe, else the exact path.
 
-    Pending pages still need Polars' typed read of ``typed_body``
-    (``complete_page(parsed, body, read_typed(parsed))``); every
-    other page comes back fully parsed by the exact path.
+    A page the probe accepts keeps its records as JSON lines for `assemble`'s one
+    Polars read; every other page comes back parsed by the exact path.
 
     Raises
     ------
@@ -201,38 +199,6 @@ def probe_page(body: bytes, *, page: int | None = None, strict: bool = False) ->
     return _exact_page(body, page=page, strict=strict)
 
 
-def read_typed(parsed: ParsedPage) -> pl.DataFrame | None:
-    """Polars' read of a pending page with the explicit schema (no inference).
-
-    None when Polars refuses the page or reads another number of records than the
-    probe saw. Safe to run on a worker thread (Polars works without the GIL), so
-    this check stays off the event loop too.
-    """
-    try:
-        typed = pl.read_json(parsed.typed_body, schema=_POLARS_PAGE)
-    except (pl.exceptions.PolarsError, OverflowError, ValueError):
-        return None
-    if typed.height != 1:
-        return None
-    lengths = typed.get_column("data").list.len()
-    if lengths.null_count() or int(lengths.item()) != parsed.record_count:
-        return None
-    return typed
-
-
-def complete_page(parsed: ParsedPage, body: bytes, typed: pl.DataFrame | None) -> ParsedPage:
-    """Stage two: attach the typed read to a pending page, or take the exact path.
-
-    ``body`` is the page's original body; ``typed`` is ``read_typed(parsed)``.
-    """
-    if typed is None:
-        return _exact_page(body, page=parsed.page, strict=parsed.strict)
-    parsed.typed = typed
-    parsed.typed_body = b""  # read: no need to keep a second copy of the page
-    parsed.pending = False
-    return parsed
-
-
 def _fast_page(envelope: _Envelope, page: int | None) -> ParsedPage:
     info = envelope.pageInfo or _PageInfo()
     records = envelope.data
@@ -243,9 +209,15 @@ def _fast_page(envelope: _Envelope, page: int | None) -> ParsedPage:
         return result
     result.session_ids = [r.sessionId for r in records]
     result.created_at = [r.createdAt for r in records]
-    result.metadata = [None if m is UNSET else bytes(m) for m in (r.metadata for r in records)]
-    result.typed_body = b'{"data":' + _ENCODER.encode(records) + b"}"
-    result.pending = True
+    metadata: list[bytes | None] = []
+    for r in records:  # kept apart: raw metadata may hold newlines, and Polars skips it
+        if r.metadata is UNSET:
+            metadata.append(None)
+        else:
+            metadata.append(bytes(r.metadata))
+            r.metadata = UNSET
+    result.metadata = metadata
+    result.lines = _ENCODER.encode_lines(records)
     return result
 
 
@@ -306,16 +278,61 @@ def parse_session(body: bytes, *, strict: bool = False) -> tuple[pl.DataFrame, l
 # ---------------------------------------------------------------------------
 
 
-def _flatten_fast(pages: Sequence[ParsedPage]) -> pl.DataFrame:
-    """The fast pages' one-row frames as one flat raw frame (one Polars pass)."""
-    typed = pl.concat([p.typed for p in pages if p.typed is not None], rechunk=False)
-    flat = typed.select(pl.col("data").explode()).unnest("data")
+def _read_lines(lines: bytes, rows: int) -> pl.DataFrame | None:
+    """Polars' explicit-schema read of fast pages' lines; None if it refuses or miscounts."""
+    try:
+        typed = pl.read_ndjson(lines, schema=_POLARS_LINE)
+    except (pl.exceptions.PolarsError, OverflowError, ValueError):
+        return None
+    return typed if typed.height == rows else None
+
+
+def _reread_exact(parsed: ParsedPage) -> ParsedPage:
+    """A fast page Polars refused, through the exact path.
+
+    From its lines and metadata, which together hold every value the probe kept.
+    """
+    records = _LINES.decode_lines(parsed.lines)
+    for record, metadata in zip(records, parsed.metadata or (), strict=True):
+        if metadata is not None:
+            record.metadata = msgspec.Raw(metadata)
+    body = b'{"data":' + _ENCODER.encode(records) + b"}"
+    return _exact_page(body, page=parsed.page, strict=False)
+
+
+def _read_fast(
+    pages: Sequence[ParsedPage],
+) -> tuple[Sequence[ParsedPage], pl.DataFrame | None]:
+    """One Polars read of every fast page's lines, with the pages it covers.
+
+    If Polars refuses the batch, each page is tried alone and the pages it refuses are
+    parsed again by the exact path (returned in their place).
+    """
+    fast = [p for p in pages if p.lines]
+    if not fast:
+        return pages, None
+    typed = _read_lines(b"".join(p.lines for p in fast), sum(p.record_count for p in fast))
+    if typed is None:
+        pages = [
+            p
+            if not p.lines or _read_lines(p.lines, p.record_count) is not None
+            else _reread_exact(p)
+            for p in pages
+        ]
+        fast = [p for p in pages if p.lines]
+        rows = sum(p.record_count for p in fast)
+        typed = _read_lines(b"".join(p.lines for p in fast), rows) if fast else None
+        if typed is None and fast:  # pragma: no cover - each page alone was read
+            pages = [_reread_exact(p) if p.lines else p for p in pages]
+            fast = []
+    if not fast or typed is None:
+        return pages, None
     metadata = pl.Series(
         "metadata",
-        [m for p in pages for m in (p.metadata or ())],
+        [m for p in fast for m in (p.metadata or ())],
         dtype=pl.Binary(),
     )
-    return flat.select(
+    flat = typed.select(
         pl.col("sessionId").alias("session_id"),
         pl.col("deploymentId").alias("deployment_id"),
         pl.col("tag"),
@@ -330,6 +347,7 @@ def _flatten_fast(pages: Sequence[ParsedPage]) -> pl.DataFrame:
         metadata.cast(pl.String()).replace("null", None).alias("metadata"),
         pl.lit(None, pl.String()).alias("extra"),
     )
+    return pages, flat
 
 
 def assemble(
@@ -337,16 +355,17 @@ def assemble(
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """All rows of ``pages`` with exactly `SESSIONS_SCHEMA`, in page order, not deduplicated.
 
-    Timestamps are parsed, metadata compacted and ``duration_s`` derived in one
-    vectorized pass over every page. Returns the rows and every `Problem`.
+    The fast pages are read by Polars at once; timestamps are parsed, metadata
+    compacted and ``duration_s`` derived in one vectorized pass over every page.
+    Returns the rows and every `Problem`.
     """
-    fast = [p for p in pages if p.typed is not None]
-    flat = _flatten_fast(fast) if fast else _empty_raw()
+    pages, typed = _read_fast(pages)
+    flat = _empty_raw() if typed is None else typed
     parts: list[pl.DataFrame] = []
     spans: list[tuple[int | None, int]] = []
     offset = run = 0  # rows of `flat` used, and in the current run of fast pages
     for p in pages:  # in page order: each run of fast pages is one slice of `flat`
-        if p.typed is not None:
+        if p.lines:
             run += p.record_count
             spans.append((p.page, p.record_count))
         elif p.raw is not None and p.raw.height:
