@@ -36,8 +36,9 @@ import pytest
 
 import vsdk_analytics as va
 from vsdk_analytics._api import fetch_with_stats
-from vsdk_analytics._http import build_client, resolve_base_url
+from vsdk_analytics._http import build_wire, resolve_base_url
 from vsdk_analytics._retry import set_backoff_scale
+from vsdk_analytics._wire import AiohttpWire, HttpxWire, Wire
 from vsdk_analytics.testing import FakeServer, FakeVideoSDK
 from vsdk_analytics.testing._service import mint_token
 
@@ -440,6 +441,13 @@ def _exception_texts(name: str, exc: BaseException) -> dict[str, str]:
         value = getattr(exc, attribute, None)
         if isinstance(value, str):
             texts[f"{name}: .{attribute}"] = value
+    response = getattr(exc, "response", None)
+    if isinstance(exc, va.APIStatusError):
+        assert isinstance(response, httpx.Response) and exc.request is response.request
+        assert response.status_code == exc.status_code
+        texts[f"{name}: .response"] = f"{response!r} {response.headers!r} {response.text}"
+        texts[f"{name}: .request"] = f"{exc.request!r} {exc.request.headers!r}"
+        assert "authorization" not in exc.request.headers
     return texts
 
 
@@ -599,7 +607,7 @@ def test_secrets_and_tokens_never_leak(
     for name, exc in failures.items():
         texts.update(_exception_texts(name, exc))
     _assert_hidden(texts, secrets)
-    assert any(r.name.startswith("httpx") or r.name.startswith("httpcore") for r in caplog.records)
+    assert any("HTTP Request: GET" in r.getMessage() for r in caplog.records)  # DEBUG was on
 
     if transport != TRANSPORTS[0]:
         return  # the Parquet files do not depend on the transport
@@ -776,6 +784,11 @@ def test_redirects_are_not_followed_so_the_token_stays_home(status: int, transpo
                         progress=False,
                     )
                 assert info.value.status_code == status
+                response = info.value.response
+                assert response is not None and response.status_code == status
+                assert response.headers["location"].endswith(("/moved", listing))
+                assert info.value.request is not None
+                assert str(info.value.request.url) == f"{api.url}{listing}?page=1&perPage=100"
                 assert [path for path, _ in api.requests] == [f"{listing}?page=1&perPage=100"], to
                 assert "authorization" in api.requests[0][1]  # sent to its own origin only
         assert elsewhere.requests == [], "the redirect was followed to another origin"
@@ -810,27 +823,33 @@ def test_plain_http_is_allowed_on_loopback(url: str) -> None:
     assert resolve_base_url(url) == url
 
 
-def _tls_context(client: httpx.AsyncClient, transport: str) -> ssl.SSLContext:
-    """The SSL context the client's transport connects with (private attributes, on purpose)."""
-    inner: Any = client._transport
+def _tls_context(wire: Wire, transport: str) -> ssl.SSLContext:
+    """The SSL context the wire connects with (private attributes, on purpose)."""
     if transport == "httpx":
+        assert isinstance(wire, HttpxWire)
+        assert wire.client.follow_redirects is False
+        inner: Any = wire.client._transport
         return inner._pool._ssl_context  # type: ignore[no-any-return]
-    session = inner.client = inner.get_client()  # the aiohttp session the transport uses
-    assert session.connector._ssl is inner.ssl_context
-    return inner.ssl_context  # type: ignore[no-any-return]
+    assert isinstance(wire, AiohttpWire) and wire.ssl_context is not None
+    session: Any = wire.session  # the aiohttp session the wire sends on
+    assert session.connector._ssl is wire.ssl_context
+    assert session._retry_connection is False  # no silent resend of a dropped request
+    return wire.ssl_context
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_https_keeps_certificate_and_hostname_checks(transport: str) -> None:
     async def inspect() -> ssl.SSLContext:
-        async with build_client(
+        wire = build_wire(
             base_url="https://api.videosdk.live",
             credentials=va.Credentials(api_key=KEY, secret=SECRET),
             max_concurrency=4,
-            transport=transport,
-        ) as client:
-            assert client.follow_redirects is False
-            return _tls_context(client, transport)
+            transport=transport,  # type: ignore[arg-type]
+        )
+        try:
+            return _tls_context(wire, transport)
+        finally:
+            await wire.aclose()
 
     context = asyncio.run(inspect())
     assert context.verify_mode == ssl.CERT_REQUIRED

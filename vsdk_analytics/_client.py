@@ -41,13 +41,14 @@ from ._credentials import Credentials
 from ._deployments_fetch import fetch_deployments_frame
 from ._errors import ConfigurationError
 from ._fetch import FetchStats, TimeRange, fetch_frame, fetch_one_frame
-from ._http import TransportName, build_client, resolve_base_url
+from ._http import TransportName, build_wire, resolve_base_url
 from ._limiter import RequestLimiter
 from ._normalize import warn_problems
 from ._options import time_range
 from ._progress import ProgressArg
 from ._sync import LoopThread
 from ._transport import Requester
+from ._wire import Wire
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -113,7 +114,7 @@ class AsyncClient:
         self._timeout = timeout
         self._transport = transport
         self._max_rps = max_requests_per_second
-        self._http: httpx.AsyncClient | None = None
+        self._wire: Wire | None = None
         self._requester: Requester | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -151,9 +152,9 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Close the connection pool; the client cannot be used afterwards."""
         self._closed = True
-        http, self._http, self._requester = self._http, None, None
-        if http is not None:
-            await http.aclose()
+        wire, self._wire, self._requester = self._wire, None, None
+        if wire is not None:
+            await wire.aclose()
 
     async def _get_requester(self) -> Requester:
         if self._closed:
@@ -161,11 +162,11 @@ class AsyncClient:
         loop = asyncio.get_running_loop()
         if self._requester is not None and self._loop is not loop:
             # a pool belongs to one event loop: start a new one in this loop
-            old, self._http, self._requester = self._http, None, None
+            old, self._wire, self._requester = self._wire, None, None
             if old is not None and self._loop is not None and not self._loop.is_closed():
                 asyncio.run_coroutine_threadsafe(old.aclose(), self._loop)
         if self._requester is None:
-            self._http = build_client(
+            self._wire = build_wire(
                 base_url=self._base_url,
                 credentials=self._credentials,
                 max_concurrency=self._max_concurrency,
@@ -178,7 +179,11 @@ class AsyncClient:
                 max_concurrency=self._max_concurrency, max_requests_per_second=self._max_rps
             )
             self._requester = Requester(
-                self._http, limit=limiter, max_retries=self._max_retries, timeout=self._timeout
+                self._wire,
+                base_url=self._base_url,
+                limit=limiter,
+                max_retries=self._max_retries,
+                timeout=self._timeout,
             )
             self._loop = loop
         return self._requester

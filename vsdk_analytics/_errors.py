@@ -7,7 +7,7 @@
     │   └── CredentialsError                    missing, malformed or expired credentials
     ├── DatasetConflictError                    a dataset in use, or a target to overwrite (exit 3)
     ├── APIError                                the API answered with something unusable
-    │   ├── APIStatusError                      an HTTP error status (status_code, body)
+    │   ├── APIStatusError                      an HTTP error status (.response, .request)
     │   │   ├── AuthenticationError             401, also after a fresh token
     │   │   ├── PermissionDeniedError           403
     │   │   ├── NotFoundError                   404
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ._constants import MAX_ERROR_BODY_CHARS
 
 if TYPE_CHECKING:
+    import httpx
     import polars as pl
 
 __all__ = [
@@ -112,6 +113,12 @@ class APIStatusError(APIError):
         The start of the response body (at most 500 characters), for diagnosis.
     retry_after
         Seconds the server asked us to wait, when it said so.
+    response
+        The answer as an `httpx.Response` (status, headers, the whole body with any
+        echoed token replaced by ``<token>``), when there was one.
+    request
+        ``response.request``: the `httpx.Request` (method and URL; its headers never
+        hold the token).
     """
 
     def __init__(
@@ -123,11 +130,18 @@ class APIStatusError(APIError):
         url: str | None = None,
         page: int | None = None,
         retry_after: float | None = None,
+        response: httpx.Response | None = None,
     ) -> None:
         super().__init__(message, url=url, page=page)
         self.status_code = status_code
         self.body = body[:MAX_ERROR_BODY_CHARS]
         self.retry_after = retry_after
+        self.response = response
+
+    @property
+    def request(self) -> httpx.Request | None:
+        """The request that got this answer (None when built without a response)."""
+        return None if self.response is None else self.response.request
 
 
 class AuthenticationError(APIStatusError):
@@ -283,6 +297,7 @@ def status_error(
     page: int | None,
     retry_after: float | None = None,
     attempts: int = 1,
+    response: httpx.Response | None = None,
 ) -> APIStatusError:
     """Build the `APIStatusError` subclass for an HTTP status, with advice."""
     cls = _STATUS_CLASSES.get(status_code)
@@ -299,4 +314,5 @@ def status_error(
         url=url,
         page=page,
         retry_after=retry_after,
+        response=response,
     )

@@ -2,21 +2,20 @@
 
 `resolve_base_url` applies the configuration order (argument, then
 ``VIDEOSDK_API_ENDPOINT`` or its alias ``VIDEOSDK_API_BASE_URL``, then the default)
-and refuses plain ``http://`` except on loopback. `build_client` returns the
-`httpx.AsyncClient` the fetcher uses: redirects are never followed (the token must
-not reach another host), TLS verification stays on, and the connection pool matches the concurrency.
-The default transport is aiohttp's (through ``httpx-aiohttp``): measured 2-4x
-cheaper per request than httpx's own async transport (docs/design.md).
+and refuses plain ``http://`` except on loopback. `build_wire` returns the
+`vsdk_analytics._wire.Wire` the fetcher sends through: redirects are never followed
+(the token must not reach another host), TLS verification stays on, and the connection
+pool matches the concurrency. The default drives aiohttp directly: measured about 2x
+cheaper per request than an `httpx.AsyncClient` over the same pool (docs/design.md).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 
@@ -28,8 +27,9 @@ from ._constants import (
 )
 from ._credentials import Credentials
 from ._errors import ConfigurationError
+from ._wire import AiohttpWire, HttpxWire, Wire
 
-__all__ = ["TransportName", "build_client", "resolve_base_url", "user_agent"]
+__all__ = ["TransportName", "build_wire", "resolve_base_url", "user_agent"]
 
 TransportName = Literal["aiohttp", "httpx"]
 
@@ -100,73 +100,55 @@ def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = N
     return str(url).rstrip("/")
 
 
-def _aiohttp_session(limits: httpx.Limits, tls: ssl.SSLContext) -> Callable[[], Any]:
-    """A factory of aiohttp sessions that never resend a request behind our back.
-
-    Its sessions connect with ``tls``, the transport's own ``ssl_context`` (one
-    context per client, so what the transport reports is what the sockets check).
-
-    aiohttp silently resends an idempotent request once when a pooled connection drops;
-    our retry loop already retries (and counts) it, so each attempt would go out twice.
-    aiohttp has no public switch for this; ``_retry_connection`` is the attribute its
-    ``ClientSession`` reads (checked by a test, so an aiohttp upgrade cannot undo it).
-    """
-
-    def make() -> Any:
-        import aiohttp  # noqa: PLC0415 - imported when used
-
-        connector = aiohttp.TCPConnector(
-            limit=limits.max_connections or 0,
-            keepalive_timeout=limits.keepalive_expiry,
-            ssl=tls,
-        )
-        session = aiohttp.ClientSession(connector=connector, trust_env=False)
-        session._retry_connection = False
-        return session
-
-    return make
-
-
-def build_client(
+def build_wire(
     *,
     base_url: str,
     credentials: Credentials,
     max_concurrency: int,
     timeout: float = READ_TIMEOUT_SECONDS,
     transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-) -> httpx.AsyncClient:
-    """An `httpx.AsyncClient` for the API, signed by ``credentials``.
+) -> Wire:
+    """The `Wire` for the API, signed by ``credentials``, pooled for ``max_concurrency``.
 
-    Create it inside the coroutine that uses it (it binds to the running loop).
+    ``"aiohttp"`` drives aiohttp directly (`AiohttpWire`); ``"httpx"`` and any
+    `httpx.AsyncBaseTransport` go through an `httpx.AsyncClient` (`HttpxWire`). Create
+    it inside the coroutine that uses it (a pool binds to the running loop).
     """
+    headers = {"User-Agent": user_agent(), "Accept": "application/json"}
+    connect = min(CONNECT_TIMEOUT_SECONDS, timeout)
+    if transport == "aiohttp":
+        # certificates and host names checked (CERT_REQUIRED, check_hostname), CAs from
+        # certifi or SSL_CERT_FILE / SSL_CERT_DIR, as httpx's own transport does; a
+        # plain-http (loopback) base URL needs no context (loading the CAs takes ~50 ms)
+        tls = httpx.create_ssl_context() if base_url.startswith("https:") else None
+        return AiohttpWire(
+            credentials=credentials,
+            headers=headers,
+            max_connections=max_concurrency,
+            timeout=timeout,
+            connect_timeout=connect,
+            tls=tls,
+        )
     limits = httpx.Limits(
         max_connections=max_concurrency,
         max_keepalive_connections=max_concurrency,
         keepalive_expiry=30.0,
     )
-    timeouts = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT_SECONDS, timeout))
     chosen: httpx.AsyncBaseTransport
-    if transport == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - imported when used
-
-        # certificates and host names checked (CERT_REQUIRED, check_hostname), CAs from
-        # certifi or SSL_CERT_FILE / SSL_CERT_DIR, as httpx's own transport does
-        tls = httpx.create_ssl_context()
-        chosen = AiohttpTransport(
-            verify=tls, limits=limits, trust_env=False, client=_aiohttp_session(limits, tls)
-        )
-    elif transport == "httpx":
+    if transport == "httpx":
         chosen = httpx.AsyncHTTPTransport(limits=limits, retries=0)
     elif isinstance(transport, httpx.AsyncBaseTransport):
         chosen = transport
     else:
         raise ConfigurationError(f"unknown transport {transport!r}; use 'aiohttp' or 'httpx'")
-    return httpx.AsyncClient(
-        base_url=base_url,
-        auth=credentials.auth(),
-        headers={"User-Agent": user_agent(), "Accept": "application/json"},
-        timeout=timeouts,
-        follow_redirects=False,
-        transport=chosen,
-        trust_env=False,
+    return HttpxWire(
+        httpx.AsyncClient(
+            base_url=base_url,
+            auth=credentials.auth(),
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=connect),
+            follow_redirects=False,
+            transport=chosen,
+            trust_env=False,
+        )
     )

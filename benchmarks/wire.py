@@ -1,0 +1,158 @@
+"""HTTP alone: the cost per request of each way to send the fetch's GETs.
+
+Serves the fake API from its own process (as ``run.py`` does) and times N GETs of one
+page each, ``--concurrency`` in flight, reading whole bodies and decoding nothing (imports
+not timed), for:
+
+- ``aiohttp``: a bare ``aiohttp.ClientSession`` (the floor);
+- ``wire``: the library's default wire (`vsdk_analytics._wire.AiohttpWire`);
+- ``httpx-wire``: the library's `HttpxWire` over httpx's own transport
+  (``transport="httpx"``);
+- ``httpx-aiohttp``: an ``httpx.AsyncClient`` over ``httpx_aiohttp.AiohttpTransport``
+  (the library's transport before 2026-12-02), when that package is installed.
+
+Each tool runs in a fresh process, ``--repeat`` times, interleaved; medians are printed.
+This is the measurement behind the choice of wire in docs/design.md::
+
+    python benchmarks/wire.py --requests 2000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PATH = "/ai/v1/ai-deployment-sessions"
+
+
+async def _run(tool: str, url: str, token: str, n: int, concurrency: int) -> int:
+    limit = asyncio.Semaphore(concurrency)
+    if tool == "aiohttp":
+        import aiohttp  # noqa: PLC0415
+
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(page: int) -> int:
+                async with (
+                    limit,
+                    session.get(
+                        f"{url}{PATH}?page={page}&perPage=100", headers={"Authorization": token}
+                    ) as response,
+                ):
+                    return len(await response.read())
+
+            return sum(await asyncio.gather(*(one(p) for p in range(1, n + 1))))
+    if tool == "httpx-aiohttp":
+        import httpx  # noqa: PLC0415
+        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415
+
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(
+            transport=AiohttpTransport(limits=limits), headers={"Authorization": token}
+        ) as client:
+
+            async def one_httpx(page: int) -> int:
+                async with limit:
+                    response = await client.get(f"{url}{PATH}?page={page}&perPage=100")
+                    return len(response.content)
+
+            return sum(await asyncio.gather(*(one_httpx(p) for p in range(1, n + 1))))
+    import vsdk_analytics as va  # noqa: PLC0415
+    from vsdk_analytics._http import build_wire  # noqa: PLC0415
+
+    wire = build_wire(
+        base_url=url,
+        credentials=va.Credentials(token=token),
+        max_concurrency=concurrency,
+        transport="aiohttp" if tool == "wire" else "httpx",
+    )
+    try:
+
+        async def one_wire(page: int) -> int:
+            async with limit:
+                return len((await wire.get(f"{url}{PATH}?page={page}&perPage=100")).body)
+
+        return sum(await asyncio.gather(*(one_wire(p) for p in range(1, n + 1))))
+    finally:
+        await wire.aclose()
+
+
+def _child(args: argparse.Namespace) -> None:
+    import aiohttp  # noqa: F401, PLC0415 - imports are not timed
+    import httpx  # noqa: F401, PLC0415
+
+    import vsdk_analytics._http  # noqa: F401, PLC0415
+
+    if args.child == "httpx-aiohttp":
+        import httpx_aiohttp  # noqa: F401, PLC0415
+    started, cpu = time.perf_counter(), time.process_time()
+    size = asyncio.run(_run(args.child, args.url, args.token, args.requests, args.concurrency))
+    print(f"{time.perf_counter() - started:.4f} {time.process_time() - cpu:.4f} {size}")
+
+
+def main() -> int:
+    """Parse the options; run the children (or be one)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--token", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        _child(args)
+        return 0
+    sys.path.insert(0, str(Path(__file__).parent))
+    from run import FakeAPI  # noqa: PLC0415 - the benchmarks' fake-server runner
+
+    tools = ["aiohttp", "wire", "httpx-wire"]
+    if importlib.util.find_spec("httpx_aiohttp") is not None:
+        tools.append("httpx-aiohttp")
+    times: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
+    with FakeAPI(sessions=100 * args.requests, per_page=100, latency=0, log=sys.stderr) as api:
+        url, token = api.ready(timeout=120)
+        for _ in range(args.repeat):
+            for tool in tools:
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        tool,
+                        "--url",
+                        url,
+                        "--token",
+                        token,
+                        "--requests",
+                        str(args.requests),
+                        "--concurrency",
+                        str(args.concurrency),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout.split()
+                times[tool].append((float(out[0]), float(out[1])))
+    print(
+        f"{args.requests} GETs of 100 sessions, {args.concurrency} in flight, "
+        f"medians of {args.repeat}"
+    )
+    print("| tool | wall s | CPU s | ms per request (CPU) |")
+    print("|---|---|---|---|")
+    for tool, runs in times.items():
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        print(f"| {tool} | {wall:.2f} | {cpu:.2f} | {1000 * cpu / args.requests:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
