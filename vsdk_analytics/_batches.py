@@ -1,25 +1,86 @@
-"""Streaming a fetch: pages put back in list order and handed on in batches of rows.
+"""Pages into frames a batch at a time: streamed in list order, or assembled while paging.
 
-Answers arrive in any order; `PageBatcher` holds main pages until every page before them
-has arrived (or failed), so the batches follow the API's order (newest first). Each page
-comes with a mask of the rows to keep (the sessions not seen on an earlier answer), so
-every session is handed on once: the first copy received wins, where a whole fetch would
-keep the newest ``updated_at``. Rows that only extra requests (stitches, probes, second
-readings) brought come after the main pages that were released before them.
+`PageBatcher` (streaming): answers arrive in any order; it holds main pages until every
+page before them has arrived (or failed), so the batches follow the API's order (newest
+first). Each page comes with a mask of the rows to keep (the sessions not seen on an
+earlier answer), so every session is handed on once: the first copy received wins, where
+a whole fetch would keep the newest ``updated_at``. Rows that only extra requests
+(stitches, probes, second readings) brought come after the main pages released before
+them.
 
 Pages are assembled into frames a batch at a time (`assemble`), so Polars' per-call
 overhead is paid once per batch, and memory holds one batch, not the whole fetch.
+
+`ChunkAssembler` (a whole frame): pages in arrival order, assembled a chunk at a time on
+a worker thread (Polars' JSON read and timestamp parsing run without the GIL) while the
+event loop keeps the later requests going; the frame is the chunks concatenated in order.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Callable
 
 import polars as pl
 
-from ._normalize import ParsedPage, Problem, assemble
+from ._normalize import ParsedPage, Problem, assemble, empty_sessions
 
-__all__ = ["PageBatcher"]
+__all__ = ["ChunkAssembler", "PageBatcher"]
+
+_Chunk = tuple[pl.DataFrame, list[Problem]]
+
+
+class ChunkAssembler:
+    """Assembles pages (in the order added) a chunk of about ``chunk_rows`` at a time.
+
+    Each full chunk goes to the running loop's default executor at once; `result` waits
+    for them all. Call it (or `discard`) from the loop that added the pages.
+    """
+
+    def __init__(self, *, chunk_rows: int, strict: bool) -> None:
+        self._chunk_rows = max(1, chunk_rows)
+        self._strict = strict
+        self._pending: list[ParsedPage] = []
+        self._rows = 0
+        self._chunks: list[asyncio.Future[_Chunk]] = []
+
+    def add(self, parsed: ParsedPage) -> None:
+        """A page, after every page added before it."""
+        self._pending.append(parsed)
+        self._rows += parsed.record_count
+        if self._rows >= self._chunk_rows:
+            self._submit()
+
+    def _submit(self) -> None:
+        if not self._pending:
+            return
+        pages, self._pending, self._rows = self._pending, [], 0
+        job = functools.partial(assemble, pages, strict=self._strict)
+        self._chunks.append(asyncio.get_running_loop().run_in_executor(None, job))
+
+    async def result(self) -> _Chunk:
+        """Every page's rows (`SESSIONS_SCHEMA`, in order, not deduplicated) and problems."""
+        self._submit()
+        chunks, self._chunks = self._chunks, []
+        done = await asyncio.gather(*chunks)
+        frames = [rows for rows, _ in done if rows.height]
+        problems = [problem for _, found in done for problem in found]
+        if not frames:
+            return empty_sessions(), problems
+        return pl.concat(frames, how="vertical", rechunk=False), problems
+
+    def discard(self) -> None:
+        """Drop what was added (the fetch failed); chunks already running finish unread."""
+        self._pending, self._rows = [], 0
+        for chunk in self._chunks:  # nobody will read them: no "never retrieved" noise
+            chunk.add_done_callback(_retrieve)
+        self._chunks = []
+
+
+def _retrieve(future: asyncio.Future[_Chunk]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class PageBatcher:

@@ -29,6 +29,9 @@ trips (docs/benchmarks.md); the limiter lowers it when the server answers 429.""
 
 STREAM_BATCH_ROWS: Final = 20_000
 """Rows per row group when a fetch streams into Parquet (memory holds about one batch)."""
+ASSEMBLY_CHUNK_ROWS: Final = 10_000
+"""Rows a whole-frame fetch assembles at a time on a worker thread, while later pages are
+in flight (what is left when the last page arrives is at most one chunk)."""
 
 TOKEN_TTL_SECONDS: Final = 120 * 60
 """Lifetime of a minted token (the vendor's examples use 120 minutes)."""

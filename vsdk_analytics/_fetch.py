@@ -10,8 +10,8 @@ the partial frame with a `CompletenessWarning` instead; no default path does.
 
 Errors that retrying cannot fix (401, 403, 404, other 4xx, a strict schema violation, a
 body that is an error message) end the fetch at once: in-flight requests are cancelled
-and the typed error is raised. Each body is probed as it arrives and Polars' typed read
-runs on a worker thread; the per-row Polars work runs once, vectorized, in `assemble`.
+and the typed error is raised. Each body is probed as it arrives (msgspec, on the loop); the Polars
+work runs once, vectorized, in `assemble`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from urllib.parse import quote
 
 import polars as pl
 
-from ._batches import PageBatcher
-from ._constants import SESSIONS_PATH
+from ._batches import ChunkAssembler, PageBatcher
+from ._constants import ASSEMBLY_CHUNK_ROWS, SESSIONS_PATH
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -42,13 +42,9 @@ from ._errors import (
 from ._normalize import (
     ParsedPage,
     Problem,
-    assemble,
     combine_pages,
-    complete_page,
-    empty_sessions,
     parse_session,
     probe_page,
-    read_typed,
 )
 from ._paging import Outcome, PageAnswer, PageRequest, PagingPlanner
 from ._progress import ProgressArg, make_sink
@@ -89,10 +85,11 @@ class FetchStats:
     seconds: float = 0.0
     """Wall time of the whole fetch."""
     decode_seconds: float = 0.0
-    """Time spent decoding bodies (probe, typed read, completion), summed over pages; it
+    """Time spent probing bodies (msgspec, on the event loop), summed over pages; it
     overlaps the requests in flight."""
     frame_seconds: float = 0.0
-    """Time assembling the pages into the final frame, after the last answer."""
+    """Time assembling the pages into the final frame after the last answer (the chunks
+    still being assembled, then one deduplicating sort)."""
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -175,13 +172,6 @@ async def execute_plan(
     return failed, sent
 
 
-@dataclass(slots=True)
-class _Page:
-    request: PageRequest
-    parsed: ParsedPage
-    arrival: int
-
-
 class _Run:
     """One fetch of the sessions list: the planner's requests, in flight, then the frame."""
 
@@ -223,7 +213,7 @@ class _Run:
             compact_ids=on_batch is not None,
         )
         self._in_flight_cap = max(2 * max_concurrency, 4)
-        self._pages: list[_Page] = []
+        self._assembly = ChunkAssembler(chunk_rows=ASSEMBLY_CHUNK_ROWS, strict=strict)
         self._failed: dict[PageRequest, BaseException] = {}
         self._bounds: dict[int, tuple[object, object]] = {}
         self._sink = make_sink(progress)
@@ -237,9 +227,14 @@ class _Run:
             await self._execute()
             if self._planner.done and self._planner.outcome().complete and self._progress_pages:
                 self._report_progress(None, final=True)
+            started = time.perf_counter()
+            rows, problems = await self._assembly.result()
+        except BaseException:
+            self._assembly.discard()
+            raise
         finally:
             self._sink.close()
-        return self._finish()
+        return self._finish(rows, problems, started)
 
     async def _execute(self) -> None:
         batcher = self._batcher
@@ -261,20 +256,9 @@ class _Run:
     async def _get(self, request: PageRequest) -> ParsedPage:
         page = request.page
 
-        def timed_read(parsed: ParsedPage) -> tuple[pl.DataFrame | None, float]:
-            started = time.perf_counter()
-            return read_typed(parsed), time.perf_counter() - started
-
         async def parse(body: bytes) -> ParsedPage:
             started = time.perf_counter()
             parsed = probe_page(body, page=page, strict=self._strict)
-            self._stats.decode_seconds += time.perf_counter() - started
-            if not parsed.pending:
-                return parsed
-            # Polars reads without the GIL: overlap it with the next probe and socket reads.
-            read, seconds = await asyncio.to_thread(timed_read, parsed)
-            started = time.perf_counter() - seconds  # the thread's time, added on this loop
-            parsed = complete_page(parsed, body, read)
             self._stats.decode_seconds += time.perf_counter() - started
             return parsed
 
@@ -296,7 +280,7 @@ class _Run:
         # overhead is paid once per batch, or once for the whole fetch in `_finish`
         ids = parsed.session_ids
         if self._batcher is None:
-            self._pages.append(_Page(request, parsed, len(self._pages)))
+            self._assembly.add(parsed)
         else:
             self._stream(request, parsed, ids)
         before = False
@@ -358,15 +342,17 @@ class _Run:
         ok = above is None or above[1] >= first  # type: ignore[operator]
         return ok and (below is None or last >= below[0])  # type: ignore[operator]
 
-    def _finish(self) -> pl.DataFrame:
-        started = time.perf_counter()
+    def _finish(self, rows: pl.DataFrame, problems: list[Problem], started: float) -> pl.DataFrame:
+        """The frame (or the streamed count), the stats, and the verdict on completeness.
+
+        ``rows`` and ``problems``: every answer's, from the `ChunkAssembler`, whose
+        remaining work after the last answer began at ``started``.
+        """
         if self._batcher is None:
-            ordered = [p.parsed for p in sorted(self._pages, key=lambda p: p.arrival)]
-            rows, problems = assemble(ordered, strict=self._strict)
             frame = self._range.apply(combine_pages([rows]))
             sessions = frame.height
         else:  # streamed: the rows went to on_batch
-            problems, frame = self._batcher.problems, empty_sessions()
+            problems, frame = self._batcher.problems, rows
             sessions = self._batcher.emitted
         self._stats.problems.extend(problems)
         self._stats.frame_seconds = time.perf_counter() - started

@@ -37,6 +37,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from ._pages import (
     DEFAULT_PER_PAGE,
@@ -242,16 +243,23 @@ class PagingPlanner:
 
     def _record_ids(self, ids: Sequence[str | bytes | None], index: int) -> int:
         """Link answer ``index`` to the answers sharing its ids; the count of new ids."""
+        owner = self._owner
+        if None not in ids:  # the common answer, all new ids: set operations, no loop
+            mine = dict.fromkeys(cast("Sequence[str | bytes]", ids), index)
+            if owner.keys().isdisjoint(mine):
+                owner.update(mine)
+                self._distinct += len(mine)
+                return len(mine)
         new = merged = 0
         for sid in ids:
             if sid is None:
                 self._anonymous += 1
                 continue
-            owner = self._owner.get(sid)
-            if owner is None:
-                self._owner[sid] = index
+            first = owner.get(sid)
+            if first is None:
+                owner[sid] = index
                 new += 1
-            elif self._uf.union(owner, index):
+            elif self._uf.union(first, index):
                 merged += 1
         self._distinct += new
         # an answer with nothing new that joins one chain only repeats it: no link made
