@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import pickle
 import time
 import traceback
+from typing import Any
 
 import httpx
 import jwt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vsdk_analytics import ConfigurationError, Credentials, CredentialsError, CredentialsWarning
 from vsdk_analytics._client import resolve_base_url
@@ -334,3 +339,44 @@ def test_every_variable_is_in_the_docs_table() -> None:
     section = doc.split("## Credentials and environment", 1)[1].split("\n## ", 1)[0]
     for variable in ENVIRONMENT:
         assert f"`{variable.name}`" in section, variable.name
+
+
+@given(
+    header=st.one_of(
+        st.just({"alg": "HS256", "typ": "JWT"}), st.dictionaries(st.text(), st.integers())
+    ),
+    payload=st.one_of(
+        st.fixed_dictionaries({"exp": st.integers(0, 2**40)}),
+        st.dictionaries(st.text(), st.integers()),
+        st.lists(st.integers()),
+    ),
+    signature=st.text(alphabet="abcXYZ019-_", max_size=20),
+    garble=st.sampled_from(["", "!", "==", "."]),
+)
+def test_ready_token_claims_are_read_as_pyjwt_reads_them(
+    header: dict[str, Any], payload: Any, signature: str, garble: str
+) -> None:
+    """Whatever claims ``jwt.decode`` reads (unverified), the stdlib reader reads too.
+
+    It may accept a few tokens pyjwt refuses for their padding or signature bits (never
+    checked here: the server refuses a bad token with a 401), never a token that is not
+    three base64url parts.
+    """
+    from vsdk_analytics._credentials import _unverified_claims
+
+    def part(value: Any) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    token = f"{part(header)}.{part(payload)}{garble}.{signature}"
+    try:
+        expected = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        expected = None
+    try:
+        got = _unverified_claims(token)
+    except ValueError:
+        got = None
+    if expected is not None:
+        assert got == expected
+    if garble in {"!", "."} or not isinstance(payload, dict):
+        assert got is None

@@ -634,17 +634,17 @@ def test_a_short_secret_warns_once_and_pyjwt_stays_quiet(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """CredentialsWarning once; pyjwt's InsecureKeyLengthWarning never escapes any mint."""
-    from vsdk_analytics import _credentials
+    import jwt  # imported by `Credentials` when it first mints
 
     mints = 0
-    encode = _credentials.jwt.encode
+    encode = jwt.encode
 
     def counting(*args: Any, **kwargs: Any) -> str:
         nonlocal mints
         mints += 1
         return encode(*args, **kwargs)
 
-    monkeypatch.setattr(_credentials.jwt, "encode", counting)
+    monkeypatch.setattr(jwt, "encode", counting)
     short = "short-secret"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

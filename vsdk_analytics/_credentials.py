@@ -9,6 +9,9 @@ a token in a repr, a log line or an exception.
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import threading
 import time
 import warnings
@@ -17,7 +20,6 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 import httpx
-import jwt
 
 from ._config import credentials_from_env
 from ._constants import (
@@ -36,7 +38,25 @@ _MIN_SECRET_BYTES: Final = 32
 """RFC 7518 section 3.2: an HS256 key must be at least 256 bits."""
 
 _BEARER: Final = "bearer "
+_BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+"""A JWS part: base64url (RFC 7515 section 2 has no padding; pyjwt accepts some)."""
 _KEY_AND_SECRET: Final = f"{ENV_API_KEY} and {ENV_SECRET} (or {ENV_SECRET_KEY})"
+
+
+def _unverified_claims(token: str) -> dict[str, Any]:
+    """The claims of a compact JWS, unverified; ValueError if it is not one."""
+    parts = token.split(".")
+    if len(parts) != 3 or not all(map(_BASE64URL.fullmatch, parts)):
+        raise ValueError("not three base64url parts")
+    # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
+    header, payload, _signature = (
+        base64.urlsafe_b64decode(part.rstrip("=") + "=" * (-len(part.rstrip("=")) % 4))
+        for part in parts
+    )
+    header, payload = json.loads(header.decode()), json.loads(payload.decode())
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise ValueError("not JSON objects")
+    return payload
 
 
 def _utc(epoch: float) -> str:
@@ -44,10 +64,15 @@ def _utc(epoch: float) -> str:
 
 
 def _token_expiry(token: str, *, source: str) -> float | None:
-    """Read `exp` from a JWT without verifying it (we do not hold the secret)."""
+    """Read `exp` from a JWT without verifying it (we do not hold the secret).
+
+    Reading is base64url and JSON (RFC 7519 section 7.2, steps 1-8; no signature to
+    check), done here with the standard library: importing pyjwt loads cryptography
+    when it is installed, about 70 ms that a ready token never needs. pyjwt mints.
+    """
     try:
-        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
-    except jwt.PyJWTError:
+        claims = _unverified_claims(token)
+    except ValueError:
         # Never chain the pyjwt error: keep the token out of every traceback.
         raise CredentialsError(
             f"{source} is not a JWT (expected three base64url parts separated by dots); "
@@ -246,6 +271,8 @@ class Credentials:
             "iat": int(now),
             "exp": int(exp),
         }
+        import jwt  # noqa: PLC0415 - pyjwt (and cryptography) load when a token is minted
+
         with warnings.catch_warnings():
             # pyjwt warns about short HMAC keys on every encode; we warned once already.
             insecure = getattr(jwt, "InsecureKeyLengthWarning", None)
