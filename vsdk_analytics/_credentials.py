@@ -50,8 +50,8 @@ def _unverified_claims(token: str) -> dict[str, Any]:
         raise ValueError("not three base64url parts")
     # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
     header, payload, _signature = (
-        base64.urlsafe_b64decode(part.rstrip("=") + "=" * (-len(part.rstrip("=")) % 4))
-        for part in parts
+        base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
+        for bare in (part.rstrip("=") for part in parts)
     )
     header, payload = json.loads(header.decode()), json.loads(payload.decode())
     if not isinstance(header, dict) or not isinstance(payload, dict):
