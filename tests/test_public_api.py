@@ -56,3 +56,62 @@ def test_every_public_error_is_a_videosdk_error() -> None:
         obj = getattr(vsdk_analytics, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, (vsdk_analytics.VideoSDKError, vsdk_analytics.VideoSDKWarning))
+
+
+# -- the entry points cannot drift apart ---------------------------------------------
+#
+# Each entry point spells its parameters out (for IDEs, `help()` and the API reference)
+# rather than taking **options; these tests make the copies one definition in effect:
+# a parameter added, renamed, retyped or given another default in one place fails here.
+
+_TWINS = [
+    (getattr(vsdk_analytics, name), getattr(vsdk_analytics, f"{name}_async"))
+    for name in vsdk_analytics.__all__
+    if f"{name}_async" in vsdk_analytics.__all__
+]
+_CLIENT_METHODS = sorted(
+    name
+    for name in dir(vsdk_analytics.Client)
+    if not name.startswith("_")
+    and callable(getattr(vsdk_analytics.Client, name))
+    and name != "close"
+)
+
+
+def _params(func: object, *, skip: int = 0) -> list[tuple[str, object, object, object]]:
+    signature = inspect.signature(func)  # type: ignore[arg-type]
+    return [
+        (p.name, p.kind, p.default, p.annotation)
+        for p in list(signature.parameters.values())[skip:]
+    ]
+
+
+def test_every_sync_function_has_its_async_twins_parameters() -> None:
+    assert len(_TWINS) >= 5
+    for sync, asyn in _TWINS:
+        assert inspect.iscoroutinefunction(asyn), asyn.__name__
+        assert not inspect.iscoroutinefunction(sync), sync.__name__
+        assert _params(sync) == _params(asyn), sync.__name__
+
+
+def test_client_and_async_client_take_the_same_options_and_methods() -> None:
+    assert _params(vsdk_analytics.Client.__init__) == _params(vsdk_analytics.AsyncClient.__init__)
+    assert _CLIENT_METHODS
+    for name in _CLIENT_METHODS:
+        sync = getattr(vsdk_analytics.Client, name)
+        asyn = getattr(vsdk_analytics.AsyncClient, name)
+        assert _params(sync) == _params(asyn), name
+
+
+def test_functions_share_the_clients_options_and_methods_parameters() -> None:
+    """A function's parameter that the client or its method also has is the same one."""
+    client = {p[0]: p for p in _params(vsdk_analytics.AsyncClient.__init__, skip=1)}
+    for sync, _ in _TWINS:
+        mine = {p[0]: p for p in _params(sync)}
+        method = getattr(vsdk_analytics.AsyncClient, sync.__name__, None)
+        theirs = {} if method is None else {p[0]: p for p in _params(method, skip=1)}
+        shared = (set(mine) & set(client)) | (set(mine) & set(theirs))
+        assert shared, sync.__name__
+        for name in shared:
+            expected = client[name] if name in client else theirs[name]
+            assert mine[name][1:] == expected[1:], (sync.__name__, name)

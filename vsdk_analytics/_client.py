@@ -427,9 +427,29 @@ class Client:
             self._thread = LoopThread()
         return self._thread.run(coroutine)
 
-    def fetch_sessions_with_stats(self, **options: Any) -> tuple[pl.DataFrame, FetchStats]:
+    def fetch_sessions_with_stats(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        progress: ProgressArg = None,
+        strict: bool = False,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        allow_incomplete: bool = False,
+        keep_all: bool = False,
+    ) -> tuple[pl.DataFrame, FetchStats]:
         """`AsyncClient.fetch_sessions_with_stats`, synchronously."""
-        return self._run(self._async.fetch_sessions_with_stats(**options))
+        return self._run(
+            self._async.fetch_sessions_with_stats(
+                per_page=per_page,
+                progress=progress,
+                strict=strict,
+                since=since,
+                until=until,
+                allow_incomplete=allow_incomplete,
+                keep_all=keep_all,
+            )
+        )
 
     def fetch_sessions(
         self,
@@ -458,13 +478,33 @@ class Client:
         return self._run(self._async.fetch_session(session_id, strict=strict))
 
     def stream_sessions(
-        self, on_batch: Callable[[pl.DataFrame], None], **options: Any
+        self,
+        on_batch: Callable[[pl.DataFrame], None],
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        batch_rows: int = STREAM_BATCH_ROWS,
+        progress: ProgressArg = None,
+        strict: bool = False,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        allow_incomplete: bool = False,
     ) -> FetchStats:
         """`AsyncClient.stream_sessions`, synchronously.
 
         ``on_batch`` runs on the client's thread, one batch at a time.
         """
-        return self._run(self._async.stream_sessions(on_batch, **options))
+        return self._run(
+            self._async.stream_sessions(
+                on_batch,
+                per_page=per_page,
+                batch_rows=batch_rows,
+                progress=progress,
+                strict=strict,
+                since=since,
+                until=until,
+                allow_incomplete=allow_incomplete,
+            )
+        )
 
     def fetch_deployments(
         self,
@@ -480,10 +520,20 @@ class Client:
             )
         )
 
-    def iter_pages(self, **options: Any) -> list[pl.DataFrame]:
+    def iter_pages(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        strict: bool = False,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> list[pl.DataFrame]:
         """`AsyncClient.iter_pages`, collected (a sync caller cannot stream from the loop)."""
 
         async def collect() -> list[pl.DataFrame]:
-            return [frame async for frame in self._async.iter_pages(**options)]
+            pages = self._async.iter_pages(
+                per_page=per_page, strict=strict, since=since, until=until
+            )
+            return [frame async for frame in pages]
 
         return self._run(collect())
