@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         fetch_sessions,
         fetch_sessions_async,
     )
-    from ._client import AsyncClient, Client
+    from ._client import AsyncClient
     from ._credentials import Credentials
     from ._dataset import (
         Provenance,
@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from ._normalize import normalize_sessions
     from ._progress import FetchProgress
     from ._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
+    from ._sync_client import Client
 
     __version__: str
 
@@ -94,7 +95,7 @@ _EXPORTS: dict[str, str] = {
     "fetch_sessions": "_api",
     "fetch_sessions_async": "_api",
     "AsyncClient": "_client",
-    "Client": "_client",
+    "Client": "_sync_client",
     "Credentials": "_credentials",
     "Provenance": "_dataset",
     "SyncReport": "_dataset",

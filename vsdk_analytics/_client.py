@@ -1,30 +1,32 @@
-"""`AsyncClient` and `Client`: one connection pool, one token, one limiter, many fetches.
+"""`AsyncClient`: one connection pool, one token, one limiter, many fetches.
 
 A client holds what every request of an account shares: credentials (the token is re-minted
 before it expires), the base URL, timeouts, the retry policy, the connection pool and the
 limiter that paces requests to what the server allows (learned once, kept for every later
-call). `AsyncClient` is the implementation; `Client` runs it on a private event-loop thread
-so the pool survives between calls and works the same in scripts and inside Jupyter's
-running loop. The module-level `fetch_sessions` and friends open a short-lived client.
+call). It is the one implementation: `vsdk_analytics.Client` runs it on a private
+event-loop thread for synchronous callers. The module-level `fetch_sessions` and friends
+open a short-lived client.
 
 Examples
 --------
 >>> from vsdk_analytics.testing import FakeServer
+>>> import asyncio
+>>> async def twice(server):
+...     async with AsyncClient(server.credentials(), base_url=server.url) as client:
+...         first = await client.fetch_sessions(progress=False)
+...         again = await client.fetch_sessions(progress=False)
+...     return first.height, again.equals(first)
 >>> with FakeServer(sessions=120) as server:
-...     with Client(server.credentials(), base_url=server.url) as client:
-...         first = client.fetch_sessions(progress=False)
-...         again = client.fetch_sessions(progress=False)
->>> first.height, again.equals(first)
+...     asyncio.run(twice(server))
 (120, True)
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
 
 import httpx
 import polars as pl
@@ -46,13 +48,10 @@ from ._limiter import RequestLimiter
 from ._normalize import warn_problems
 from ._options import time_range
 from ._progress import ProgressArg
-from ._sync import LoopThread
 from ._transport import Requester
 from ._wire import Wire
 
-__all__ = ["AsyncClient", "Client"]
-
-T = TypeVar("T")
+__all__ = ["AsyncClient"]
 
 
 class AsyncClient:
@@ -360,180 +359,3 @@ class AsyncClient:
             if not fetch.done():
                 fetch.cancel()
                 await asyncio.gather(fetch, return_exceptions=True)
-
-
-class Client:
-    """The synchronous client: `AsyncClient` on a private event-loop thread.
-
-    Same parameters as `AsyncClient`. Use it with ``with``, or call `close()`. Its calls
-    work in scripts and inside a running loop (Jupyter) alike, and reuse one connection
-    pool, one token and one learned rate limit between calls.
-    """
-
-    def __init__(
-        self,
-        credentials: Credentials | None = None,
-        *,
-        base_url: str | None = None,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        max_requests_per_second: float | None = None,
-        max_retries: int = MAX_RETRIES,
-        timeout: float = READ_TIMEOUT_SECONDS,
-        transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-    ) -> None:
-        self._async = AsyncClient(
-            credentials,
-            base_url=base_url,
-            max_concurrency=max_concurrency,
-            max_requests_per_second=max_requests_per_second,
-            max_retries=max_retries,
-            timeout=timeout,
-            transport=transport,
-        )
-        self._thread: LoopThread | None = None
-
-    def __repr__(self) -> str:
-        return repr(self._async).replace("<AsyncClient", "<Client", 1)
-
-    @property
-    def base_url(self) -> str:
-        """The API's base URL."""
-        return self._async.base_url
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool and stop the client's thread."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            try:
-                thread.run(self._async.aclose())
-            finally:
-                thread.stop()
-        else:
-            self._async._closed = True
-
-    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        if self._thread is None:
-            self._thread = LoopThread()
-        return self._thread.run(coroutine)
-
-    def fetch_sessions_with_stats(
-        self,
-        *,
-        per_page: int = DEFAULT_PER_PAGE,
-        progress: ProgressArg = None,
-        strict: bool = False,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        allow_incomplete: bool = False,
-        keep_all: bool = False,
-    ) -> tuple[pl.DataFrame, FetchStats]:
-        """`AsyncClient.fetch_sessions_with_stats`, synchronously."""
-        return self._run(
-            self._async.fetch_sessions_with_stats(
-                per_page=per_page,
-                progress=progress,
-                strict=strict,
-                since=since,
-                until=until,
-                allow_incomplete=allow_incomplete,
-                keep_all=keep_all,
-            )
-        )
-
-    def fetch_sessions(
-        self,
-        *,
-        per_page: int = DEFAULT_PER_PAGE,
-        progress: ProgressArg = None,
-        strict: bool = False,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        allow_incomplete: bool = False,
-    ) -> pl.DataFrame:
-        """Every AI deployment session of the account; see `vsdk_analytics.fetch_sessions`."""
-        return self._run(
-            self._async.fetch_sessions(
-                per_page=per_page,
-                progress=progress,
-                strict=strict,
-                since=since,
-                until=until,
-                allow_incomplete=allow_incomplete,
-            )
-        )
-
-    def fetch_session(self, session_id: str, *, strict: bool = False) -> pl.DataFrame:
-        """One session by id (a one-row frame)."""
-        return self._run(self._async.fetch_session(session_id, strict=strict))
-
-    def stream_sessions(
-        self,
-        on_batch: Callable[[pl.DataFrame], None],
-        *,
-        per_page: int = DEFAULT_PER_PAGE,
-        batch_rows: int = STREAM_BATCH_ROWS,
-        progress: ProgressArg = None,
-        strict: bool = False,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        allow_incomplete: bool = False,
-    ) -> FetchStats:
-        """`AsyncClient.stream_sessions`, synchronously.
-
-        ``on_batch`` runs on the client's thread, one batch at a time.
-        """
-        return self._run(
-            self._async.stream_sessions(
-                on_batch,
-                per_page=per_page,
-                batch_rows=batch_rows,
-                progress=progress,
-                strict=strict,
-                since=since,
-                until=until,
-                allow_incomplete=allow_incomplete,
-            )
-        )
-
-    def fetch_deployments(
-        self,
-        *,
-        per_page: int = DEFAULT_PER_PAGE,
-        strict: bool = False,
-        allow_incomplete: bool = False,
-    ) -> pl.DataFrame:
-        """Every AI deployment of the account; see `AsyncClient.fetch_deployments`."""
-        return self._run(
-            self._async.fetch_deployments(
-                per_page=per_page, strict=strict, allow_incomplete=allow_incomplete
-            )
-        )
-
-    def iter_pages(
-        self,
-        *,
-        per_page: int = DEFAULT_PER_PAGE,
-        strict: bool = False,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-    ) -> list[pl.DataFrame]:
-        """`AsyncClient.iter_pages`, collected (a sync caller cannot stream from the loop)."""
-
-        async def collect() -> list[pl.DataFrame]:
-            pages = self._async.iter_pages(
-                per_page=per_page, strict=strict, since=since, until=until
-            )
-            return [frame async for frame in pages]
-
-        return self._run(collect())

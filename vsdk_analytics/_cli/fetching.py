@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from vsdk_analytics._client import Client
 from vsdk_analytics._constants import DEFAULT_MAX_CONCURRENCY, MAX_RETRIES, READ_TIMEOUT_SECONDS
 from vsdk_analytics._credentials import Credentials
 from vsdk_analytics._dataset.files import Provenance, partition_columns
@@ -26,6 +25,7 @@ from vsdk_analytics._dataset.stream import ParquetStream
 from vsdk_analytics._errors import ConfigurationError, CredentialsError, IncompleteFetchError
 from vsdk_analytics._http import resolve_base_url
 from vsdk_analytics._options import time_range
+from vsdk_analytics._sync_client import Client
 from vsdk_analytics._time import parse_instant
 
 from .errors import (
