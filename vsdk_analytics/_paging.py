@@ -33,40 +33,12 @@ Rows without a session id cannot be linked; they are kept, never counted as proo
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import cast
 
-from ._pages import (
-    DEFAULT_PER_PAGE,
-    Outcome,
-    PageAnswer,
-    PageRequest,
-    UnionFind,
-    compact_key,
-)
+from ._coverage import Coverage, Key, Seen
+from ._pages import DEFAULT_PER_PAGE, Outcome, PageAnswer, PageRequest
 
 __all__ = ["Outcome", "PageAnswer", "PageRequest", "PagingPlanner"]
-
-
-@dataclass(slots=True)
-class _Seen:
-    request: PageRequest
-    rows: int
-    new: int
-    total: int | None
-    arrival: int
-    before_since: bool
-
-    @property
-    def start(self) -> int:
-        return self.request.start
-
-    @property
-    def end(self) -> int:
-        return self.request.start + self.rows
 
 
 class PagingPlanner:
@@ -100,15 +72,10 @@ class PagingPlanner:
         if per_page < 1 or lookahead < 1:
             raise ValueError("per_page and lookahead must be >= 1")
         self._asked = per_page
-        self._compact = compact_ids
         self._lookahead = lookahead
         self._since_mode = since_mode
         self._max_rounds = max_rounds
-        self._size = 0  # the page size in use, once page 1 answered
-        self._honoured = 0  # most rows any answer held: sizes up to it are honoured
-        self._seen: list[_Seen] = []
-        self._uf = UnionFind()
-        self._owner: dict[str | bytes, int] = {}
+        self._cov = Coverage(compact_ids=compact_ids)  # what the answers prove
         self._next_page = 1
         self._outstanding: set[PageRequest] = set()
         self._asked_before: set[PageRequest] = set()
@@ -117,24 +84,16 @@ class PagingPlanner:
         self._end_page: int | None = None
         self._round = 0
         self._stalled = False
-        self._shrank = False
-        self._unordered = False
-        self._last_total: int | None = None
         self._outcome: Outcome | None = None
         self._links_at_round = -1
-        self._unions = 0  # links made by shared ids (progress between stitch rounds)
         self._highest = 1  # the highest main page answered
         # requests of this round not sent yet; a stitch waits as its boundary (the page
         # above it), placed when sent, so sessions arriving meanwhile do not move it off
-        self._pending: list[PageRequest | _Seen] = []
+        self._pending: list[PageRequest | Seen] = []
         self._claim_broken = False
-        self._first_ids: tuple[str | bytes | None, ...] = ()
-        self._sandwich: _Seen | None = None  # page 1 re-read unchanged around an empty page 2
         self._full_pages = 1  # full main pages answered (page 1 included): paces speculation
         self._stop_at: int | None = None  # a main page that failed where the end may lie
-        self._distinct = 0  # session ids seen
-        self._anonymous = 0  # rows without a session id
-        self._main_ids: dict[int, tuple[str | bytes | None, ...]] = {}  # each main page, first
+        self._main_ids: dict[int, tuple[Key, ...]] = {}  # each main page, first
         self._verify: dict[int, bool] | None = None  # second pass: page -> same ids as the first
 
     # -- what the fetcher reads -------------------------------------------------------
@@ -142,7 +101,7 @@ class PagingPlanner:
     @property
     def per_page(self) -> int:
         """The page size in use (the rows of page 1), or the asked size before it answered."""
-        return self._size or self._asked
+        return self._cov.size or self._asked
 
     @property
     def done(self) -> bool:
@@ -157,11 +116,11 @@ class PagingPlanner:
     @property
     def newest_first(self) -> bool:
         """Whether every page so far came newest first (``since`` can stop early)."""
-        return not self._unordered
+        return not self._cov.unordered
 
     def known(self, session_id: str) -> bool:
         """Whether an answer fed so far held ``session_id``."""
-        return (compact_key(session_id) if self._compact else session_id) in self._owner
+        return self._cov.known(session_id)
 
     def outcome(self) -> Outcome:
         """The verdict; only once `done`."""
@@ -177,11 +136,11 @@ class PagingPlanner:
             if self._outstanding:
                 return []
             return self._send([PageRequest(1, self._asked)])
-        if not self._size:
+        if not self._cov.size:
             return []  # page 1 is still on its way
         out: list[PageRequest] = []
         while not self._main_done and len(out) < budget and self._may_launch(self._next_page):
-            out.append(PageRequest(self._next_page, self._size))
+            out.append(PageRequest(self._next_page, self._cov.size))
             self._next_page += 1
         self._send(out)
         if out or (self._outstanding and not self._pending):
@@ -192,7 +151,7 @@ class PagingPlanner:
         taken: list[PageRequest] = []
         while self._pending and len(taken) < budget:
             item = self._pending.pop(0)
-            request = item if isinstance(item, PageRequest) else self._stitch(self._shifted(item))
+            request = item if isinstance(item, PageRequest) else self._stitch_below(item)
             if request is not None and request not in self._outstanding and request not in taken:
                 taken.append(request)
         return self._send(taken)
@@ -201,39 +160,24 @@ class PagingPlanner:
         """Record an answer (in the order answers arrive)."""
         request = answer.request
         self._outstanding.discard(request)
-        rows = len(answer.ids)
-        total = answer.total_items
-        if total is not None:
-            if self._last_total is not None and total < self._last_total:
-                self._shrank = True
-            self._last_total = total
-        if not answer.newest_first and not self._unordered:
-            self._unordered = True
-            if self._since_mode:  # cannot stop early: page to the real end
-                self._since_mode = False
-                self._end_page = None
-                self._main_done = False
-        self._honoured = max(self._honoured, rows)
-        index = self._uf.add()
-        keys: tuple[str | bytes | None, ...] = (
-            tuple(None if sid is None else compact_key(sid) for sid in answer.ids)
-            if self._compact
-            else tuple(answer.ids)
-        )
-        new = self._record_ids(keys, index)
-        seen = _Seen(request, rows, new, total, len(self._seen), answer.oldest_before_since)
-        self._seen.append(seen)
-        if request.page == 1 and request.purpose == "page" and not self._size:
-            self._first_ids = keys
+        was_unordered = self._cov.unordered
+        keys = self._cov.keys(answer.ids)
+        seen = self._cov.add(answer, keys)
+        if self._cov.unordered and not was_unordered and self._since_mode:
+            # not newest first, so `since` cannot stop early: page to the real end
+            self._since_mode = False
+            self._end_page = None
+            self._main_done = False
+        if request.page == 1 and request.purpose == "page" and not self._cov.size:
             self._main_ids[1] = keys
             self._first_page(seen)
         elif request.page == 1 and request.purpose == "probe":
             empty_after = any(
                 x.request.page == 2 and x.request.purpose == "page" and not x.rows
-                for x in self._seen
+                for x in self._cov.seen
             )
-            if empty_after and keys == self._first_ids:
-                self._sandwich = seen
+            if empty_after and keys == self._main_ids.get(1):
+                self._cov.reread_unchanged(seen)
         elif request.purpose == "page":
             self._main_ids.setdefault(request.page, keys)
             self._main_page(seen)
@@ -241,38 +185,13 @@ class PagingPlanner:
             self._verify[request.page] = keys == self._main_ids.get(request.page)
         self._maybe_finish()
 
-    def _record_ids(self, ids: Sequence[str | bytes | None], index: int) -> int:
-        """Link answer ``index`` to the answers sharing its ids; the count of new ids."""
-        owner = self._owner
-        if None not in ids:  # the common answer, all new ids: set operations, no loop
-            mine = dict.fromkeys(cast("Sequence[str | bytes]", ids), index)
-            if owner.keys().isdisjoint(mine):
-                owner.update(mine)
-                self._distinct += len(mine)
-                return len(mine)
-        new = merged = 0
-        for sid in ids:
-            if sid is None:
-                self._anonymous += 1
-                continue
-            first = owner.get(sid)
-            if first is None:
-                owner[sid] = index
-                new += 1
-            elif self._uf.union(first, index):
-                merged += 1
-        self._distinct += new
-        # an answer with nothing new that joins one chain only repeats it: no link made
-        self._unions += merged if new else max(merged - 1, 0)
-        return new
-
     def failed(self, request: PageRequest) -> None:
         """A request that gave up after its retries."""
         self._outstanding.discard(request)
         self._failed.append(request)
         if request.purpose == "page":
             self._highest = max(self._highest, request.page)
-        if request.page == 1 and not self._size:
+        if request.page == 1 and not self._cov.size:
             self._outcome = Outcome(False, "page 1 failed", failed=(request,))
         elif request.purpose == "page":
             claimed = self._claimed_pages()
@@ -289,7 +208,7 @@ class PagingPlanner:
         self._asked_before.update(requests)
         return requests
 
-    def _first_page(self, seen: _Seen) -> None:
+    def _first_page(self, seen: Seen) -> None:
         if seen.rows == 0 and (seen.total or 0) > 0 and self._asked > DEFAULT_PER_PAGE:
             # empty beside a positive total: some servers answer a page size they do not
             # accept with no rows; ask again at the API's documented default size
@@ -299,9 +218,9 @@ class PagingPlanner:
         if seen.rows == 0:  # no session exists now, so none existed for the whole fetch
             self._outcome = Outcome(True, per_page=self._asked)
             return
-        self._size = seen.rows
+        self._cov.size = seen.rows
         self._next_page = 2
-        if self._since_mode and seen.before_since and not self._unordered:
+        if self._since_mode and seen.before_since and not self._cov.unordered:
             self._main_done = True
 
     def _may_launch(self, page: int) -> bool:
@@ -319,11 +238,11 @@ class PagingPlanner:
         return claimed is None or page <= claimed or page <= highest + 1
 
     def _claimed_pages(self) -> int | None:
-        if self._last_total is None or self._claim_broken or self._size == 0:
+        if self._cov.last_total is None or self._claim_broken or self._cov.size == 0:
             return None
-        return max(1, math.ceil(max(self._last_total, 0) / self._size))
+        return max(1, math.ceil(max(self._cov.last_total, 0) / self._cov.size))
 
-    def _main_page(self, seen: _Seen) -> None:
+    def _main_page(self, seen: Seen) -> None:
         page = seen.request.page
         self._highest = max(self._highest, page)
         self._full_pages += seen.rows == seen.request.per_page
@@ -331,7 +250,7 @@ class PagingPlanner:
         if claimed is not None and page > claimed and seen.new:
             self._claim_broken = True  # more sessions than the total claims
         short = seen.rows < seen.request.per_page or (seen.rows > 0 and seen.new == 0)
-        reached = self._since_mode and seen.before_since and not self._unordered
+        reached = self._since_mode and seen.before_since and not self._cov.unordered
         if short or reached:
             if self._end_page is None or page < self._end_page:
                 self._end_page = page
@@ -344,105 +263,37 @@ class PagingPlanner:
                 r for r in self._outstanding if r.purpose != "page" or r.page <= self._end_page
             }
 
-    # -- the proof --------------------------------------------------------------------
-
-    def _honest_totals(self) -> bool:
-        if self._shrank or not self._seen or any(s.total is None for s in self._seen):
-            return False
-        if any(s.total is not None and s.new and s.end > s.total for s in self._seen):
-            return False
-        size = self._size
-        full_ends = {s.end for s in self._seen if s.rows and s.new and self._full(s)}
-        for s in self._seen:
-            short_end = 0 < s.rows < s.request.per_page <= self._honoured
-            # an empty page proves a total only right after a full page ending there
-            empty_end = s.rows == 0 and s.start in full_ends
-            if (short_end or empty_end) and s.total == s.end and s.request.per_page == size:
-                return True
-        return False
-
-    def _link_by_totals(self) -> None:
-        if not self._honest_totals():
-            return
-        windows = sorted(
-            (s for s in self._seen if s.request.purpose == "page" and s.rows), key=lambda s: s.start
-        )
-        by_start = {s.start: s for s in windows}
-        for s in windows:
-            below = by_start.get(s.end)
-            if below is not None and self._full(s) and below.total == s.total:
-                self._uf.union(s.arrival, below.arrival)
-
-    def _full(self, seen: _Seen) -> bool:
-        return seen.rows == seen.request.per_page or (seen.start == 0 and seen.rows == self._size)
-
-    def _ends(self) -> list[_Seen]:
-        ends = [s for s in self._seen if 0 < s.rows < s.request.per_page <= self._honoured]
-        if self._since_mode and not self._unordered:
-            ends += [s for s in self._seen if s.before_since and s.rows]
-        if self._sandwich is not None:
-            ends.append(self._sandwich)
-        if self._honest_totals():
-            # an empty page right after a full one at the honest total: link it
-            full = {s.end: s for s in self._seen if s.rows and self._full(s)}
-            for s in self._seen:
-                if s.rows == 0 and s.total == s.start and s.start in full:
-                    ends.append(full[s.start])
-        return ends
+    # -- the verdict and the rounds after the main pass ------------------------------
 
     def _proved(self) -> bool:
         if self._verify and all(self._verify.values()):
             return True  # every page read twice, the same ids each time
-        self._link_by_totals()
-        heads = {self._uf.find(s.arrival) for s in self._seen if s.start == 0 and s.rows}
-        return any(self._uf.find(e.arrival) in heads for e in self._ends())
+        return self._cov.proved(self._since_mode)
 
     def _maybe_finish(self) -> None:
         if self._outcome is not None or not self._main_done or self._outstanding or self._pending:
             return
         if self._proved():
-            short = self._short_of_honest_total()
+            short = self._cov.short_of_honest_total(self._since_mode)
             if short is None:
-                self._outcome = Outcome(True, per_page=self._size)
+                self._outcome = Outcome(True, per_page=self._cov.size)
             else:
                 self._outcome = Outcome(
                     False,
                     short,
-                    unverified=tuple(span for _, span in self._gaps()),
-                    per_page=self._size,
+                    unverified=tuple(span for _, span in self._cov.gaps(self._since_mode)),
+                    per_page=self._cov.size,
                 )
         elif self._failed:
             self._outcome = Outcome(
                 False,
                 f"{len(self._failed)} requests failed after their retries",
-                unverified=tuple(span for _, span in self._gaps()),
+                unverified=tuple(span for _, span in self._cov.gaps(self._since_mode)),
                 failed=tuple(self._failed),
-                per_page=self._size,
+                per_page=self._cov.size,
             )
 
-    def _short_of_honest_total(self) -> str | None:
-        """Why pages that link up still miss sessions, when one honest total says so.
-
-        Unchanged honest totals are taken to mean nothing changed while paging (the same
-        assumption that links disjoint pages); fewer distinct sessions than that total
-        then means the server served an inconsistent list (a session on two pages, one
-        left out).
-        """
-        if self._since_mode or self._anonymous or not self._honest_totals():
-            return None
-        totals = {s.total for s in self._seen}
-        if len(totals) != 1:
-            return None
-        (total,) = totals
-        if total is None or self._distinct >= total:
-            return None
-        return (
-            f"the server reported {total} sessions on every page, and its last page ended "
-            f"there, but only {self._distinct} distinct sessions came back (the pages are "
-            "inconsistent: a session served twice, or one left out)"
-        )
-
-    def _after_main_pass(self) -> list[PageRequest | _Seen]:
+    def _after_main_pass(self) -> list[PageRequest | Seen]:
         """Stitch requests for the boundaries not yet proved, or the final verdict."""
         self._maybe_finish()
         if self._outcome is not None:
@@ -453,12 +304,12 @@ class PagingPlanner:
             return list(probes)
         if reread is not None:
             return [reread]
-        links = self._unions
+        links = self._cov.unions
         if links == self._links_at_round:
             self._stalled = True
         self._links_at_round = links
-        gaps = self._gaps()
-        stitchable = [upper for upper, _ in gaps if self._stitch(self._shifted(upper)) is not None]
+        gaps = self._cov.gaps(self._since_mode)
+        stitchable = [upper for upper, _ in gaps if self._stitch_below(upper) is not None]
         requests = stitchable
         if self._round >= self._max_rounds or self._stalled or not requests:
             verify = self._second_pass()
@@ -476,7 +327,7 @@ class PagingPlanner:
                 f"could not verify {len(gaps)} boundaries between pages ({why})",
                 unverified=tuple(span for _, span in gaps),
                 failed=tuple(self._failed),
-                per_page=self._size,
+                per_page=self._cov.size,
             )
             return []
         self._round += 1
@@ -495,8 +346,8 @@ class PagingPlanner:
         end = self._end_page
         if self._verify is not None or self._failed or end is None or self._since_mode:
             return []
-        size = self._size
-        pages = {s.request.page: s for s in self._seen if s.request.purpose == "page"}
+        size = self._cov.size
+        pages = {s.request.page: s for s in self._cov.seen if s.request.purpose == "page"}
         for page in range(1, end + 1):
             s = pages.get(page)
             if s is None or s.new != s.rows or (page > 1 and s.request.per_page != size):
@@ -514,19 +365,19 @@ class PagingPlanner:
         the page where the claimed total ends (short, or empty right at it) proves the
         totals honest, so unchanged totals can link the pages instead of stitches.
         """
-        totals = {s.total for s in self._seen}
-        if len(totals) != 1 or self._honest_totals() or self._shrank or not self._size:
+        totals = {s.total for s in self._cov.seen}
+        if len(totals) != 1 or self._cov.honest_totals() or self._cov.shrank or not self._cov.size:
             return []
         (total,) = totals
         if total is None or total <= 0:
             return []
-        if any(s.rows < s.request.per_page and s.end < total for s in self._seen):
+        if any(s.rows < s.request.per_page and s.end < total for s in self._cov.seen):
             return []  # the list already ended short of the claim: the total is refuted
-        probe = PageRequest(total // self._size + 1, self._size, "probe")
+        probe = PageRequest(total // self._cov.size + 1, self._cov.size, "probe")
         if self._asked_at(probe):
             return []  # already read: what it says is in the totals check
-        if total % self._size == 0:  # empty right at the total: read the full page before too
-            before = PageRequest(total // self._size, self._size, "probe")
+        if total % self._cov.size == 0:  # empty right at the total: read the full page before too
+            before = PageRequest(total // self._cov.size, self._cov.size, "probe")
             return [before, probe] if not self._asked_at(before) else [probe]
         return [probe]
 
@@ -543,42 +394,19 @@ class PagingPlanner:
         page 1 holding the same ids before and after an empty page 2 was the whole list
         while page 2 was served.
         """
-        non_empty = [s for s in self._seen if s.rows]
-        if any(s.start > 0 for s in non_empty) or self._stitch(max(self._size, 1)) is not None:
+        non_empty = [s for s in self._cov.seen if s.rows]
+        if any(s.start > 0 for s in non_empty) or self._stitch(max(self._cov.size, 1)) is not None:
             return None
         probe = PageRequest(1, self._asked, "probe")
         return None if probe in self._asked_before else probe
 
-    def _gaps(self) -> list[tuple[_Seen, tuple[int, int]]]:
-        """Where the chain from page 1 is broken: (the page above, rows unverified).
-
-        Positions count from the top of the list, as the pages were when received.
-        """
-        # a page that brought nothing new (clamped, or a server ignoring `page`) says
-        # nothing about where it sits; stitches overlap by design and do
-        rows = sorted(
-            (s for s in self._seen if s.rows and (s.new or s.request.purpose == "stitch")),
-            key=lambda s: (s.start, s.arrival),
-        )
-        gaps: list[tuple[_Seen, tuple[int, int]]] = []
-        for upper, lower in itertools.pairwise(rows):
-            if self._uf.find(upper.arrival) != self._uf.find(lower.arrival):
-                gaps.append((upper, (upper.end, max(lower.start, upper.end))))
-        ended = {self._uf.find(e.arrival) for e in self._ends()}
-        if rows and self._uf.find(rows[-1].arrival) not in ended:
-            gaps.append((rows[-1], (rows[-1].end, rows[-1].end)))
-        return gaps
-
-    def _shifted(self, seen: _Seen) -> int:
-        """Where the end of ``seen`` sits now, moved by sessions that arrived since."""
-        b = seen.end
-        if seen.total is not None and self._last_total is not None and not self._unordered:
-            b += max(self._last_total - seen.total, 0)
-        return max(b, 1)
+    def _stitch_below(self, upper: Seen) -> PageRequest | None:
+        """A stitch across the boundary below ``upper``, where that boundary sits now."""
+        return self._stitch(self._cov.shifted(upper))
 
     def _stitch(self, b: int) -> PageRequest | None:
         """A request whose window holds positions ``b - 1`` and ``b`` with room either side."""
-        top = min(self._size, self._honoured)
+        top = min(self._cov.size, self._cov.honoured)
         best: tuple[int, PageRequest] | None = None
         for m in range(top, 1, -1):
             q = (b - 1) // m + 1
