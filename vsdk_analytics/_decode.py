@@ -136,18 +136,12 @@ def split_object(span: bytes) -> dict[str, bytes] | None:
     try:
         members = _OBJECT.decode(span)
     except msgspec.ValidationError:
-        if _valid(span):
-            return None
-        kind, children = _scan(span)
-        if kind != "{":
-            return None
-        return {json.loads(key): value for key, value in children}
+        children = _scanned(span, "{", other_value=True)
     except _MSGSPEC_REFUSES:
-        kind, children = _scan(span)
-        if kind != "{":
-            return None
-        return {json.loads(key): value for key, value in children}
-    return {key: bytes(value) for key, value in members.items()}
+        children = _scanned(span, "{", other_value=False)
+    else:
+        return {key: bytes(value) for key, value in members.items()}
+    return None if children is None else {json.loads(key): value for key, value in children}
 
 
 def split_array(span: bytes) -> list[bytes] | None:
@@ -161,14 +155,24 @@ def split_array(span: bytes) -> list[bytes] | None:
     try:
         items = _ARRAY.decode(span)
     except msgspec.ValidationError:
-        if _valid(span):
-            return None
-        kind, children = _scan(span)
-        return [value for _, value in children] if kind == "[" else None
+        children = _scanned(span, "[", other_value=True)
     except _MSGSPEC_REFUSES:
-        kind, children = _scan(span)
-        return [value for _, value in children] if kind == "[" else None
-    return [bytes(item) for item in items]
+        children = _scanned(span, "[", other_value=False)
+    else:
+        return [bytes(item) for item in items]
+    return None if children is None else [value for _, value in children]
+
+
+def _scanned(span: bytes, opening: str, *, other_value: bool) -> list[tuple[str, bytes]] | None:
+    """The members of ``span`` by the scanner, when it is an ``opening`` container.
+
+    ``other_value``: msgspec parsed ``span`` as another kind of value, so valid JSON
+    there is simply not this container (the scan is only needed to name an error).
+    """
+    if other_value and _valid(span):
+        return None
+    kind, children = _scan(span)
+    return children if kind == opening else None
 
 
 # The scanner: one pass, an explicit stack instead of recursion.

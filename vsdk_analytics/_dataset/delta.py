@@ -30,7 +30,7 @@ import polars as pl
 
 from vsdk_analytics._errors import ConfigurationError, DatasetConflictError
 from vsdk_analytics._normalize import empty_sessions
-from vsdk_analytics._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
+from vsdk_analytics._schema import SESSIONS_SCHEMA
 
 from .destination import Build, Outcome
 from .files import (
@@ -43,7 +43,7 @@ from .files import (
 )
 from .location import LAKE_EXTRA_HINT, ObjectLocation, parse_location
 from .remote import DELTA_LOG
-from .state import STATE_FILE, SyncState
+from .state import STATE_FILE, SyncState, check_compatible
 from .stored import INDEX_COLUMNS, StoredDataset, partition_keys
 
 __all__ = [
@@ -261,16 +261,13 @@ class DeltaDestination:
             )
         scan = pl.scan_delta(self.uri, version=version)
         written = "bi" if scan.collect_schema().get("webhook_events") == pl.String() else "native"
-        if written != profile:
-            raise ConfigurationError(
-                f"the Delta table is in the {written!r} profile; sync it with "
-                f"profile={written!r} or into another path"
-            )
-        if state is not None and state.schema_version != SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"the table holds schema version {state.schema_version}; this library writes "
-                f"version {SCHEMA_VERSION}: sync into another path"
-            )
+        check_compatible(
+            "the Delta table",
+            stored_profile=written,
+            profile=profile,
+            state=state,
+            elsewhere="another path",
+        )
         index = scan.select(INDEX_COLUMNS).collect()
         index = index.with_columns(partition_keys(index))
         files = len(table.file_uris())

@@ -16,7 +16,6 @@ import polars as pl
 
 from vsdk_analytics._errors import ConfigurationError
 from vsdk_analytics._normalize import empty_sessions
-from vsdk_analytics._schema import SCHEMA_VERSION
 
 from .destination import Build, Outcome
 from .files import (
@@ -33,7 +32,7 @@ from .files import (
 from .lock import DatasetLock
 from .merge import Merge
 from .parquet import check_target
-from .state import SyncState, read_state, write_state
+from .state import SyncState, check_compatible, read_state, write_state
 from .stored import StoredDataset, load_dataset
 
 __all__ = ["ParquetDirectory", "write_partition"]
@@ -147,14 +146,11 @@ class ParquetDirectory:
 def _usable_state(root: Path, profile: str) -> tuple[SyncState | None, str]:
     """The dataset's state (or None and why), checked against this sync's profile."""
     state, why_no_state = read_state(root)
-    if state is not None and state.profile != profile:
-        raise ConfigurationError(
-            f"the dataset was synced in the {state.profile!r} profile; sync it with "
-            f"profile={state.profile!r} or into a new directory"
-        )
-    if state is not None and state.schema_version != SCHEMA_VERSION:
-        raise ConfigurationError(
-            f"the dataset holds schema version {state.schema_version}; this library "
-            f"writes version {SCHEMA_VERSION}: sync into a new directory"
-        )
+    check_compatible(
+        "the dataset",
+        stored_profile=None if state is None else state.profile,
+        profile=profile,
+        state=state,
+        elsewhere="a new directory",
+    )
     return state, why_no_state

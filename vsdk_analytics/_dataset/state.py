@@ -13,9 +13,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Final
 
+from vsdk_analytics._errors import ConfigurationError
+from vsdk_analytics._schema import SCHEMA_VERSION
+
 from .files import START_DATE, format_instant, library_version, write_atomically
 
-__all__ = ["STATE_FILE", "SyncState", "parse_instant", "read_state", "write_state"]
+__all__ = [
+    "STATE_FILE",
+    "SyncState",
+    "check_compatible",
+    "parse_instant",
+    "read_state",
+    "write_state",
+]
 
 STATE_FILE: Final = "_vsdk_sync.json"
 """The sync state inside the dataset directory (ignored by Parquet readers)."""
@@ -112,3 +122,27 @@ def read_state(root: Path) -> tuple[SyncState | None, str]:
 def write_state(root: Path, state: SyncState) -> None:
     """Replace the state file atomically."""
     write_atomically(root / STATE_FILE, state.to_json())
+
+
+def check_compatible(
+    what: str,
+    *,
+    stored_profile: str | None,
+    profile: str,
+    state: SyncState | None,
+    elsewhere: str,
+) -> None:
+    """Refuse to sync ``profile`` into a dataset stored in another profile or schema version.
+
+    ``what`` names the dataset in the message; ``elsewhere`` is where to sync instead.
+    """
+    if stored_profile is not None and stored_profile != profile:
+        raise ConfigurationError(
+            f"{what} was synced in the {stored_profile!r} profile; sync it with "
+            f"profile={stored_profile!r} or into {elsewhere}"
+        )
+    if state is not None and state.schema_version != SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"{what} holds schema version {state.schema_version}; this library writes "
+            f"version {SCHEMA_VERSION}: sync into {elsewhere}"
+        )
