@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from tests._frames import at, empty, random_sessions, sessions
 from vsdk_analytics import scan_parquet
-from vsdk_analytics._dataset import files as _files
+from vsdk_analytics._constants import library_version
 from vsdk_analytics._dataset import parquet as _parquet
 from vsdk_analytics._dataset.files import HIVE_NULL_PARTITION
 from vsdk_analytics._dataset.parquet import read_parquet, write_parquet
@@ -317,8 +318,8 @@ def test_library_version_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     def missing(name: str) -> str:
         raise PackageNotFoundError(name)
 
-    monkeypatch.setattr(_files, "version", missing)
-    assert _files.library_version() == "0+unknown"
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert library_version() == "0+unknown"
 
 
 # ---------------------------------------------------------------------------

@@ -218,12 +218,9 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+        from ._constants import library_version  # noqa: PLC0415
 
-        try:
-            return version("vsdk-analytics")
-        except PackageNotFoundError:  # pragma: no cover - a source tree, not installed
-            return "0+unknown"
+        return library_version()
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -48,3 +48,13 @@ RETRY_AFTER_MAX_SECONDS: Final = 120.0
 RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
 MAX_ERROR_BODY_CHARS: Final = 500
+
+
+def library_version() -> str:
+    """The installed version of vsdk-analytics (``0+unknown`` in a bare source tree)."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - on demand
+
+    try:
+        return version("vsdk-analytics")
+    except PackageNotFoundError:  # pragma: no cover - a source tree, not installed
+        return "0+unknown"

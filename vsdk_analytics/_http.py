@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 import httpx
@@ -24,26 +23,24 @@ from ._constants import (
     CONNECT_TIMEOUT_SECONDS,
     DEFAULT_BASE_URL,
     READ_TIMEOUT_SECONDS,
+    library_version,
 )
 from ._credentials import Credentials
 from ._errors import ConfigurationError
 from ._wire import AiohttpWire, HttpxWire, Wire
 
-__all__ = ["TransportName", "build_wire", "resolve_base_url", "user_agent"]
+__all__ = ["TransportName", "build_wire", "is_loopback", "resolve_base_url", "user_agent"]
 
 TransportName = Literal["aiohttp", "httpx"]
 
 
 def user_agent() -> str:
     """``vsdk-analytics/<version>``."""
-    try:
-        v = version("vsdk-analytics")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        v = "0+unknown"
-    return f"vsdk-analytics/{v}"
+    return f"vsdk-analytics/{library_version()}"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address (``[::1]`` as in URLs)."""
     if host.lower() == "localhost":
         return True
     try:
@@ -92,7 +89,7 @@ def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = N
         raise ConfigurationError(f"{source} must be an absolute http(s) URL{shown}")
     if url.userinfo or url.query or url.fragment:
         raise ConfigurationError(f"{source} must not contain credentials, a query or a fragment")
-    if url.scheme == "http" and not _is_loopback(url.host):
+    if url.scheme == "http" and not is_loopback(url.host):
         raise ConfigurationError(
             f"{source} uses plain http:// for {url.host!r}; tokens are only sent over https "
             "(plain http is allowed for loopback hosts such as 127.0.0.1, for testing)"

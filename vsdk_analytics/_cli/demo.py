@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 import time
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Final
 
@@ -23,6 +22,7 @@ from vsdk_analytics._constants import (
     ENV_BASE_URL,
     ENV_SECRET,
 )
+from vsdk_analytics._http import is_loopback
 
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_PATH, EXIT_USAGE, CLIError
 from .fetching import open_client
@@ -114,21 +114,12 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def run_fake_server(args: argparse.Namespace) -> int:
     """``fake-server``: serve the fake API on loopback until Ctrl-C."""
     from vsdk_analytics.testing import serve_forever  # noqa: PLC0415
     from vsdk_analytics.testing.__main__ import api_from_args  # noqa: PLC0415
 
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         raise CLIError(
             EXIT_USAGE,
             f"--host {args.host}: the fake server listens on loopback only (127.0.0.1, ::1, "

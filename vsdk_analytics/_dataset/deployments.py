@@ -25,6 +25,7 @@ from typing import Any, Final
 import polars as pl
 
 from vsdk_analytics._client import AsyncClient
+from vsdk_analytics._constants import library_version
 from vsdk_analytics._deployments import DEPLOYMENTS_SCHEMA
 from vsdk_analytics._errors import ConfigurationError, VideoSDKError
 
@@ -33,7 +34,6 @@ from .files import (
     codec,
     format_instant,
     fsync_dir,
-    library_version,
     public_url,
     temporary_name,
     write_file,

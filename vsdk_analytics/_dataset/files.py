@@ -16,13 +16,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
 
+from vsdk_analytics._constants import library_version
 from vsdk_analytics._errors import ConfigurationError
 from vsdk_analytics._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
 
@@ -44,7 +44,6 @@ __all__ = [
     "format_instant",
     "fsync_dir",
     "hive_value",
-    "library_version",
     "open_writer",
     "parquet_bytes",
     "partition_columns",
@@ -89,14 +88,6 @@ _PARTITION_COLUMNS: Final = frozenset(
 # Hive's FileUtils.escapePathName escapes these (plus control characters) as %XX.
 _HIVE_ESCAPED: Final = frozenset("\"#%'*/:=?\\{[]^")
 _EVENTS_KEY: Final = '{"webhook_events":'
-
-
-def library_version() -> str:
-    """The installed version of vsdk-analytics (``0+unknown`` in a bare source tree)."""
-    try:
-        return version("vsdk-analytics")
-    except PackageNotFoundError:  # pragma: no cover - a source tree, not installed
-        return "0+unknown"
 
 
 def format_instant(moment: datetime | None) -> str:
