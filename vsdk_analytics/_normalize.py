@@ -56,6 +56,7 @@ __all__ = [
     "assemble",
     "combine_pages",
     "empty_sessions",
+    "newest_per_session",
     "normalize_sessions",
     "parse_session",
     "probe_page",
@@ -451,6 +452,16 @@ def warn_problems(problems: Sequence[Problem], *, stacklevel: int = 2) -> None:
     )
 
 
+def newest_per_session(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per ``session_id``: the newest ``updated_at`` (a tie or nulls: the first row).
+
+    Rows with a null ``session_id`` count as one session; callers keep them apart.
+    """
+    return frame.sort("updated_at", descending=True, nulls_last=True, maintain_order=True).unique(
+        "session_id", keep="first", maintain_order=True
+    )
+
+
 def combine_pages(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     """Concatenate page frames, keep the newest ``updated_at`` per session, sort.
 
@@ -467,10 +478,7 @@ def combine_pages(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
         return allrows.sort(
             ["created_at", "session_id"], descending=[True, False], nulls_last=True
         ).rechunk()
-    has_id = allrows.filter(pl.col("session_id").is_not_null())
-    newest = has_id.sort(
-        ["session_id", "updated_at"], descending=[False, True], nulls_last=True, maintain_order=True
-    ).unique(subset="session_id", keep="first", maintain_order=True)
+    newest = newest_per_session(allrows.filter(pl.col("session_id").is_not_null()))
     out = pl.concat([newest, allrows.filter(pl.col("session_id").is_null())])
     return out.sort(
         ["created_at", "session_id"], descending=[True, False], nulls_last=True

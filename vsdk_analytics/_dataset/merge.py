@@ -13,6 +13,7 @@ from typing import Final
 import polars as pl
 
 from vsdk_analytics._decode import canonical_json, split_object, string_text
+from vsdk_analytics._normalize import newest_per_session
 from vsdk_analytics._schema import SESSIONS_SCHEMA
 
 from .stored import PARTITION, StoredDataset, partition_keys
@@ -52,10 +53,8 @@ def keep_stored_webhook(refreshed: pl.DataFrame, stored: pl.DataFrame) -> pl.Dat
     if refreshed.is_empty():
         return refreshed
     kept = ["webhook_endpoint", "webhook_events", "metadata", "extra"]
-    previous = (
-        stored.sort("updated_at", descending=True, nulls_last=True)
-        .unique("session_id", keep="first")
-        .select("session_id", *(pl.col(c).alias(f"{c}_stored") for c in kept))
+    previous = newest_per_session(stored).select(
+        "session_id", *(pl.col(c).alias(f"{c}_stored") for c in kept)
     )
     joined = refreshed.join(previous, on="session_id", how="left")
     extras = [
@@ -107,11 +106,7 @@ def merge(stored: StoredDataset, incoming: pl.DataFrame) -> Merge:
     previous = previous.filter(
         pl.col("session_id").is_in(concerned.get_column("session_id").implode()).fill_null(False)
     )
-    best = (
-        previous.sort("updated_at", descending=True, nulls_last=True)
-        .unique("session_id", keep="first", maintain_order=True)
-        .drop(PARTITION)
-    )
+    best = newest_per_session(previous).drop(PARTITION)
     names = SESSIONS_SCHEMA.names()
     joined = incoming.join(
         best.with_columns(pl.lit(True).alias("_present")).rename(
