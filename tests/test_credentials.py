@@ -380,3 +380,23 @@ def test_ready_token_claims_are_read_as_pyjwt_reads_them(
         assert got == expected
     if garble in {"!", "."} or not isinstance(payload, dict):
         assert got is None
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"token": b"secret-token-bytes"}, "token must be a str, not bytes"),
+        ({"token": lambda: "t"}, "token must be a str, not function"),
+        ({"api_key": 12345, "secret": "s" * 32}, "api_key must be a str, not int"),
+        ({"api_key": "key", "secret": b"s" * 32}, "secret must be a str, not bytes"),
+        ({"api_key": "key", "secret": "s" * 32, "ttl_seconds": "600"}, "ttl_seconds must be"),
+        ({"api_key": "key", "secret": "s" * 32, "ttl_seconds": True}, "ttl_seconds must be"),
+    ],
+)
+def test_values_of_the_wrong_type_get_a_credentials_error_that_hides_them(
+    options: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(CredentialsError, match=named) as caught:
+        Credentials(**options)
+    assert "secret-token" not in str(caught.value)
+    assert "sss" not in str(caught.value)

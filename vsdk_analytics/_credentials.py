@@ -130,6 +130,13 @@ class Credentials:
         ttl_seconds: float = TOKEN_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        for name, value in (("api_key", api_key), ("secret", secret), ("token", token)):
+            if value is not None and not isinstance(value, str):  # never shown: may be secret
+                raise CredentialsError(f"{name} must be a str, not {type(value).__name__}")
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int | float):
+            raise CredentialsError(
+                f"ttl_seconds must be a number of seconds, not {type(ttl_seconds).__name__}"
+            )
         self._clock = clock
         self._lock = threading.Lock()
         self._ttl = float(ttl_seconds)
