@@ -273,3 +273,29 @@ def test_a_server_that_ignores_page_is_reported() -> None:
     outcome = planner.outcome()
     assert not outcome.complete
     assert "ignore the page parameter" in outcome.reason
+
+
+@pytest.mark.parametrize(("n", "lookahead", "ahead"), [(1000, 4, True), (1000, 16, False)])
+def test_the_page_after_a_filled_total_goes_out_with_the_last_claimed_pages(
+    n: int, lookahead: int, ahead: bool
+) -> None:
+    """A total that fills its last page (1000 at 100 per page: 10 pages) needs the empty
+    page 11 to prove it; past one window it is sent before page 10 answers, saving a
+    round trip; within one window (a claim not yet backed by rows) it waits."""
+    server = ModelServer([f"s{i}" for i in range(n)], 100, "honest")
+    planner = PagingPlanner(100, lookahead=lookahead)
+    sent: list[int] = []
+    answered: set[int] = set()
+    queue = planner.next_requests(64)
+    sent += [r.page for r in queue]
+    while queue:
+        request = queue.pop(0)  # answered in the order sent, one at a time
+        planner.feed(server.serve(request))
+        answered.add(request.page)
+        fresh = planner.next_requests(64)
+        if 11 in (r.page for r in fresh):
+            assert (10 not in answered) is ahead
+        sent += [r.page for r in fresh]
+        queue += fresh
+    assert planner.outcome().complete
+    assert sorted(sent) == list(range(1, 12))  # no page asked twice, none past page 11

@@ -234,8 +234,14 @@ class PagingPlanner:
         ahead = min(self._lookahead, 2 * self._full_pages) if ramp else self._lookahead
         if page > highest + max(ahead, 1):
             return False
-        # past the claimed end: one probe at a time
-        return claimed is None or page <= claimed or page <= highest + 1
+        if claimed is None or page <= claimed or page <= highest + 1:
+            return True
+        # a total that fills its last page is proved by the (empty) page after it; when
+        # the claim spans more than one window, that page goes out with the last claimed
+        # pages, not a round trip after them; beyond it, one probe at a time
+        total = self._cov.last_total or 0
+        filled = total > 0 and total % self._cov.size == 0
+        return page == claimed + 1 and filled and claimed > self._lookahead
 
     def _claimed_pages(self) -> int | None:
         if self._cov.last_total is None or self._claim_broken or self._cov.size == 0:
