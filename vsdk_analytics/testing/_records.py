@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple
 
 from vsdk_analytics._schema import RUNNING_STATUSES
+from vsdk_analytics._time import iso_instant
 
 __all__ = [
     "DEFAULT_NOW",
@@ -98,8 +99,11 @@ def format_timestamp(ms: int) -> str:
 
 
 def parse_ms(timestamp: str) -> int:
-    # fromisoformat before Python 3.11 does not accept the "Z" suffix.
-    return to_ms(datetime.fromisoformat(timestamp.replace("Z", "+00:00")))
+    """Milliseconds since the epoch of an ISO-8601 instant with a zone."""
+    moment = iso_instant(timestamp)
+    if moment is None:
+        raise ValueError(f"{timestamp!r} is not an ISO-8601 instant with a zone")
+    return to_ms(moment)
 
 
 def seeded_rng(seed: int | str) -> random.Random:
