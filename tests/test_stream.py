@@ -32,14 +32,25 @@ def test_the_file_equals_the_fetched_frame_in_row_groups(tmp_path: Path) -> None
             target, server.credentials(), base_url=server.url, batch_rows=400, progress=False
         )
         frame = va.fetch_sessions(server.credentials(), base_url=server.url, progress=False)
+        # one request at a time: pages arrive in order, so every 4 pages (400 rows) are a
+        # batch; with jitter and 16 in flight a slow page 2 may release nearly all at once
+        in_order = tmp_path / "in_order.parquet"
+        va.fetch_sessions_to_parquet(
+            in_order,
+            server.credentials(),
+            base_url=server.url,
+            batch_rows=400,
+            max_concurrency=1,
+            progress=False,
+        )
     written = va.read_parquet(target)
     assert stats.sessions == written.height == frame.height == 2_500
     assert written.equals(frame)  # the API's order is newest first: the same order
-    # written as it came: several row groups, not one write at the end (a batch may
-    # exceed batch_rows when out-of-order pages are released together)
-    assert pq.ParquetFile(target).num_row_groups >= 2
+    # written as it came: a row group per batch, not one write at the end
+    assert pq.ParquetFile(in_order).num_row_groups == 7  # 6 x 400 rows, then the last 100
+    assert va.read_parquet(in_order).equals(frame)
     assert va.parquet_info(target)["rows"] == 2_500
-    assert _files(tmp_path) == ["sessions.parquet"]
+    assert _files(tmp_path) == ["in_order.parquet", "sessions.parquet"]
 
 
 @pytest.mark.parametrize("profile", ["bi", "native"])
