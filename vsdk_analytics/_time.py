@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._errors import ConfigurationError
 
-__all__ = ["check_time_zone", "iso_instant", "parse_instant"]
+__all__ = ["check_time_zone", "iso_instant", "parse_instant", "required_iso_instant"]
 
 _SPAN_RE: Final = re.compile(r"(\d+)\s*([wdhms])", re.IGNORECASE)
 _SPANS_RE: Final = re.compile(r"(?:\d+\s*[wdhms]\s*)+", re.IGNORECASE)
@@ -93,6 +93,14 @@ def iso_instant(text: str) -> datetime | None:
         return parsed.astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:30+01:00 is before year 1 in UTC
         return None
+
+
+def required_iso_instant(text: str) -> datetime:
+    """`iso_instant` for text that must be one (files we wrote); ValueError if it is not."""
+    parsed = iso_instant(text)
+    if parsed is None:
+        raise ValueError(f"{text!r} is not an ISO-8601 instant with a zone")
+    return parsed
 
 
 def _aware(value: datetime, name: str, shown: object) -> datetime:

@@ -16,7 +16,7 @@ from typing import Final
 from vsdk_analytics._constants import library_version
 from vsdk_analytics._errors import ConfigurationError
 from vsdk_analytics._schema import SCHEMA_VERSION
-from vsdk_analytics._time import iso_instant
+from vsdk_analytics._time import required_iso_instant
 
 from .files import START_DATE, format_instant, write_atomically
 
@@ -33,14 +33,6 @@ STATE_FILE: Final = "_vsdk_sync.json"
 
 _STATE_FORMAT: Final = "vsdk-analytics-sync"
 _STATE_VERSION: Final = 1
-
-
-def _instant(text: str) -> datetime:
-    """An instant of the state file; ValueError (an unreadable state) if it is not one."""
-    parsed = iso_instant(text)
-    if parsed is None:
-        raise ValueError(f"{text!r} is not an ISO-8601 instant with a zone")
-    return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +84,13 @@ class SyncState:
             per_page = int(body["per_page"])
             run_id, base_url = body.get("run_id"), body.get("base_url")
             return cls(
-                watermark=None if mark is None else _instant(str(mark)),
+                watermark=None if mark is None else required_iso_instant(str(mark)),
                 profile=str(body["profile"]),
                 schema_version=int(body["schema_version"]),
                 per_page=per_page,
                 per_page_requested=int(body.get("per_page_requested", per_page)),
                 sessions=int(body.get("sessions", 0)),
-                synced_at=_instant(str(body["synced_at"])),
+                synced_at=required_iso_instant(str(body["synced_at"])),
                 run_id=None if run_id is None else str(run_id),
                 base_url=None if base_url is None else str(base_url),
             )

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple
 
 from vsdk_analytics._schema import RUNNING_STATUSES
-from vsdk_analytics._time import iso_instant
+from vsdk_analytics._time import required_iso_instant
 
 __all__ = [
     "DEFAULT_NOW",
@@ -100,10 +100,7 @@ def format_timestamp(ms: int) -> str:
 
 def parse_ms(timestamp: str) -> int:
     """Milliseconds since the epoch of an ISO-8601 instant with a zone."""
-    moment = iso_instant(timestamp)
-    if moment is None:
-        raise ValueError(f"{timestamp!r} is not an ISO-8601 instant with a zone")
-    return to_ms(moment)
+    return to_ms(required_iso_instant(timestamp))
 
 
 def seeded_rng(seed: int | str) -> random.Random:
