@@ -23,7 +23,7 @@ from tests._frames import at, empty, random_sessions, sessions
 from vsdk_analytics import scan_parquet
 from vsdk_analytics._constants import library_version
 from vsdk_analytics._dataset import parquet as _parquet
-from vsdk_analytics._dataset.files import HIVE_NULL_PARTITION
+from vsdk_analytics._dataset.files import HIVE_NULL_PARTITION, open_writer, to_arrow
 from vsdk_analytics._dataset.parquet import read_parquet, write_parquet
 from vsdk_analytics._errors import ConfigurationError, DatasetConflictError
 from vsdk_analytics._schema import SCHEMA_VERSION, SESSIONS_SCHEMA
@@ -100,6 +100,24 @@ def test_bi_profile_types_for_pyarrow(tmp_path: Path, frame: pl.DataFrame) -> No
     assert b"ARROW:schema" not in (parquet.metadata.metadata or {})
     row_group = parquet.metadata.row_group(0)
     assert {row_group.column(i).compression for i in range(row_group.num_columns)} == {"SNAPPY"}
+
+
+@pytest.mark.parametrize("profile", ["bi", "native"])
+def test_large_strings_write_the_same_bytes_as_plain_strings(
+    tmp_path: Path, frame: pl.DataFrame, profile: str
+) -> None:
+    """The writers skip the cast to ``string``: without a stored Arrow schema it changes
+    nothing in the file, so every byte must be the same as with the cast."""
+    written = []
+    for plain in (False, True):
+        table = to_arrow(frame, profile, plain=plain)
+        path = tmp_path / f"{plain}.parquet"
+        writer = open_writer(path, table.schema, "snappy")
+        writer.write_table(table)
+        writer.close()
+        written.append(path.read_bytes())
+    assert pa.types.is_large_string(to_arrow(frame, profile).schema.field("session_id").type)
+    assert written[0] == written[1]
 
 
 def test_native_profile_keeps_the_event_list(tmp_path: Path, frame: pl.DataFrame) -> None:

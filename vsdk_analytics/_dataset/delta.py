@@ -309,7 +309,7 @@ class DeltaDestination:
         rows = changed.with_columns(
             pl.col("start").dt.convert_time_zone("UTC").dt.date().alias(START_DATE)
         )
-        data = to_arrow(rows, profile)
+        data = to_arrow(rows, profile, plain=True)
         # No retries inside deltalake: a commit that lost a race is redone here on the
         # winner's version (deltalake would rebase a blind append onto it: duplicates).
         properties = deltalake.CommitProperties(

@@ -311,16 +311,26 @@ def decode_events(encoding: str) -> pl.Expr:
     )
 
 
-def to_arrow(frame: pl.DataFrame, profile: str) -> Any:
-    """The frame as an Arrow table of plain types (string, not large_string/view)."""
-    import pyarrow as pa  # noqa: PLC0415 - pyarrow loads only when writing
+def to_arrow(frame: pl.DataFrame, profile: str, *, plain: bool = False) -> Any:
+    """The frame as an Arrow table for our writers (``webhook_events`` as the profile says).
 
+    For Parquet the strings stay Polars' ``large_string``: with ``store_schema=False``
+    (`open_writer`) the file holds no Arrow schema, and its bytes are the same as for
+    ``string`` (a test compares them), so the cast (and ``pyarrow.compute``'s import,
+    about 70 ms) is skipped. ``plain=True`` casts to ``string``, for writers that do
+    keep Arrow types (Delta).
+    """
     if profile == "bi":
         frame = frame.with_columns(encode_events())
+    table = frame.to_arrow()
+    if not plain:
+        return table
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow loads only when writing
+
     target = pa.schema(
         [pa.field(name, _arrow_type(dtype, profile)) for name, dtype in frame.schema.items()]
     )
-    return frame.to_arrow().cast(target)
+    return table.cast(target)
 
 
 def hive_value(value: object) -> str:
