@@ -400,3 +400,14 @@ def test_values_of_the_wrong_type_get_a_credentials_error_that_hides_them(
         Credentials(**options)
     assert "secret-token" not in str(caught.value)
     assert "sss" not in str(caught.value)
+
+
+def test_base_url_is_normalized_and_malformed_ones_are_refused() -> None:
+    assert resolve_base_url("HTTPS://API.Example.test/v1/") == "https://api.example.test/v1"
+    assert resolve_base_url("http://[::1]:8080/") == "http://[::1]:8080"
+    for bad in ("https://exa mple.test", "https://a.test:99999", "https://a.test:port"):
+        with pytest.raises(ConfigurationError, match="not a valid URL"):
+            resolve_base_url(bad)
+    for bad in ("https://a.test/?x=1", "https://a.test/#top", "https://a.test/?"):
+        with pytest.raises(ConfigurationError, match="a query or a fragment"):
+            resolve_base_url(bad)

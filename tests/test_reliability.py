@@ -37,8 +37,9 @@ import pytest
 import vsdk_analytics as va
 from vsdk_analytics._api import fetch_with_stats
 from vsdk_analytics._http import build_wire, resolve_base_url
+from vsdk_analytics._httpx_wire import HttpxWire
 from vsdk_analytics._retry import set_backoff_scale
-from vsdk_analytics._wire import AiohttpWire, HttpxWire, Wire
+from vsdk_analytics._wire import AiohttpWire, Wire
 from vsdk_analytics.testing import FakeServer, FakeVideoSDK
 from vsdk_analytics.testing._service import mint_token
 

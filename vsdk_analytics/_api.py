@@ -8,8 +8,8 @@ The sync function wraps the async one (`run_sync`); there is one implementation.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import httpx
 import polars as pl
 
 from ._client import AsyncClient
@@ -19,6 +19,9 @@ from ._fetch import FetchStats
 from ._http import TransportName
 from ._progress import ProgressArg
 from ._sync import run_sync
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "fetch_deployments",

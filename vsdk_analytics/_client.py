@@ -27,8 +27,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import httpx
 import polars as pl
 
 from ._config import check_client_options
@@ -50,6 +50,9 @@ from ._options import time_range
 from ._progress import ProgressArg
 from ._transport import Requester
 from ._wire import Wire
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["AsyncClient"]
 
@@ -101,7 +104,7 @@ class AsyncClient:
             timeout=timeout,
             max_requests_per_second=max_requests_per_second,
         )
-        if not isinstance(transport, httpx.AsyncBaseTransport) and transport not in {
+        if isinstance(transport, str) and transport not in {
             "aiohttp",
             "httpx",
         }:

@@ -2,9 +2,9 @@
 
 `Credentials` is the public object. It either mints HS256 tokens from an API
 key and secret (re-minting before expiry and once after a 401), or holds a
-ready token. `JWTAuth` is the `httpx.Auth` that the HTTP client uses; one
-generator serves both sync and async clients. Neither ever shows a secret or
-a token in a repr, a log line or an exception.
+ready token. `Credentials.auth` gives the `httpx.Auth` for httpx clients
+(`vsdk_analytics._httpx_wire.JWTAuth`). Neither ever shows a secret or a token
+in a repr, a log line or an exception.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from ._config import credentials_from_env
 from ._constants import (
@@ -32,7 +30,10 @@ from ._constants import (
 )
 from ._errors import CredentialsError, CredentialsWarning
 
-__all__ = ["Credentials", "JWTAuth"]
+if TYPE_CHECKING:
+    from ._httpx_wire import JWTAuth
+
+__all__ = ["Credentials"]
 
 _MIN_SECRET_BYTES: Final = 32
 """RFC 7518 section 3.2: an HS256 key must be at least 256 bits."""
@@ -319,23 +320,7 @@ class Credentials:
             return self._token
 
     def auth(self) -> JWTAuth:
-        """The `httpx.Auth` that signs requests with these credentials."""
+        """The `httpx.Auth` that signs requests with these credentials (loads httpx)."""
+        from ._httpx_wire import JWTAuth  # noqa: PLC0415 - httpx only when asked for
+
         return JWTAuth(self)
-
-
-class JWTAuth(httpx.Auth):
-    """Sets ``Authorization: <token>`` (no prefix); on a 401, re-mints once and retries."""
-
-    def __init__(self, credentials: Credentials) -> None:
-        self._credentials = credentials
-
-    def __repr__(self) -> str:
-        return f"JWTAuth({self._credentials!r})"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Sign the request; if refused with 401 and a fresh token can be minted, retry once."""
-        request.headers["Authorization"] = self._credentials.token()
-        response = yield request
-        if response.status_code == 401 and self._credentials.can_refresh:
-            request.headers["Authorization"] = self._credentials.token(force_refresh=True)
-            yield request

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
-from typing import Literal
-
-import httpx
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from ._config import base_url_from_env
 from ._constants import (
@@ -27,7 +27,12 @@ from ._constants import (
 )
 from ._credentials import Credentials
 from ._errors import ConfigurationError
-from ._wire import AiohttpWire, HttpxWire, Wire
+from ._wire import AiohttpWire, Wire
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
 
 __all__ = ["TransportName", "build_wire", "is_loopback", "resolve_base_url", "user_agent"]
 
@@ -47,6 +52,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context of httpx, for the aiohttp wire too: both trust the same CAs.
+
+    Certificates and host names checked (CERT_REQUIRED, check_hostname), CAs from
+    certifi or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``. Only for https (loading the CAs
+    takes about 50 ms); a plain-http (loopback) base URL needs none.
+    """
+    import httpx  # noqa: PLC0415 - the one thing the aiohttp wire takes from httpx
+
+    return httpx.create_ssl_context()
 
 
 def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = None) -> str:
@@ -80,21 +100,27 @@ def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = N
     raw = raw.strip()
     if "://" not in raw:
         raise ConfigurationError(f"{source} has no scheme: write it as https://<host>")
+    url = urlsplit(raw)
     try:
-        url = httpx.URL(raw)
-    except httpx.InvalidURL as exc:
+        host, _ = url.hostname, url.port  # the port is checked when read
+    except ValueError as exc:
         raise ConfigurationError(f"{source} is not a valid URL: {exc}") from None
-    if url.scheme not in {"http", "https"} or not url.host:
+    scheme = url.scheme.lower()
+    if scheme not in {"http", "https"} or not host:
         shown = f", got {raw!r}" if "@" not in raw else ""
         raise ConfigurationError(f"{source} must be an absolute http(s) URL{shown}")
-    if url.userinfo or url.query or url.fragment:
+    if "@" in url.netloc or url.query or url.fragment or raw.endswith(("?", "#")):
         raise ConfigurationError(f"{source} must not contain credentials, a query or a fragment")
-    if url.scheme == "http" and not is_loopback(url.host):
+    if _NOT_IN_URL.search(raw):
         raise ConfigurationError(
-            f"{source} uses plain http:// for {url.host!r}; tokens are only sent over https "
+            f"{source} is not a valid URL: it holds a space or control character"
+        )
+    if scheme == "http" and not is_loopback(host):
+        raise ConfigurationError(
+            f"{source} uses plain http:// for {host!r}; tokens are only sent over https "
             "(plain http is allowed for loopback hosts such as 127.0.0.1, for testing)"
         )
-    return str(url).rstrip("/")
+    return f"{scheme}://{url.netloc.lower()}{url.path}".rstrip("/")
 
 
 def build_wire(
@@ -114,10 +140,7 @@ def build_wire(
     headers = {"User-Agent": user_agent(), "Accept": "application/json"}
     connect = min(CONNECT_TIMEOUT_SECONDS, timeout)
     if transport == "aiohttp":
-        # certificates and host names checked (CERT_REQUIRED, check_hostname), CAs from
-        # certifi or SSL_CERT_FILE / SSL_CERT_DIR, as httpx's own transport does; a
-        # plain-http (loopback) base URL needs no context (loading the CAs takes ~50 ms)
-        tls = httpx.create_ssl_context() if base_url.startswith("https:") else None
+        tls = _tls_context() if base_url.startswith("https:") else None
         return AiohttpWire(
             credentials=credentials,
             headers=headers,
@@ -126,6 +149,10 @@ def build_wire(
             connect_timeout=connect,
             tls=tls,
         )
+    import httpx  # noqa: PLC0415 - only for the httpx wire (the aiohttp one never loads it)
+
+    from ._httpx_wire import HttpxWire, JWTAuth  # noqa: PLC0415 - idem
+
     limits = httpx.Limits(
         max_connections=max_concurrency,
         max_keepalive_connections=max_concurrency,
@@ -141,7 +168,7 @@ def build_wire(
     return HttpxWire(
         httpx.AsyncClient(
             base_url=base_url,
-            auth=credentials.auth(),
+            auth=JWTAuth(credentials),
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=connect),
             follow_redirects=False,

@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 import polars as pl
 
 from ._client import AsyncClient
@@ -38,6 +37,9 @@ from ._fetch import FetchStats
 from ._http import TransportName
 from ._progress import ProgressArg
 from ._sync import LoopThread
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Client"]
 

@@ -19,11 +19,10 @@ import errno
 import logging
 import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._errors import (
     APIConnectionError,
@@ -36,6 +35,9 @@ from ._errors import (
 from ._limiter import RequestLimiter
 from ._retry import backoff_delay, parse_retry_after, should_retry
 from ._wire import Wire, WireAnswer, WireError, error_response
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["FailureKind", "RequestCounters", "Requester", "classify_transport_error"]
 
@@ -63,6 +65,7 @@ def classify_transport_error(exc: BaseException) -> FailureKind:  # noqa: PLR091
 
     Examples
     --------
+    >>> import httpx
     >>> classify_transport_error(httpx.ConnectError("x"))
     'other'
     >>> err = httpx.ConnectError("x")
@@ -70,6 +73,8 @@ def classify_transport_error(exc: BaseException) -> FailureKind:  # noqa: PLR091
     >>> classify_transport_error(err)
     'refused'
     """
+    # httpx's exceptions can only come from httpx: never loaded, never raised
+    loaded: object = sys.modules.get("httpx")
     seen: set[int] = set()
     current: BaseException | None = exc
     timeout = False
@@ -84,8 +89,10 @@ def classify_transport_error(exc: BaseException) -> FailureKind:  # noqa: PLR091
             isinstance(current, OSError) and current.errno == errno.ECONNREFUSED
         ):
             return "refused"
-        if name in {"ServerDisconnectedError", "ClientPayloadError"} or isinstance(
-            current, (ConnectionResetError, BrokenPipeError, httpx.RemoteProtocolError)
+        if (
+            name in {"ServerDisconnectedError", "ClientPayloadError"}
+            or isinstance(current, (ConnectionResetError, BrokenPipeError))
+            or (loaded is not None and isinstance(current, _httpx().RemoteProtocolError))
         ):
             return "dropped"
         if isinstance(current, (TimeoutError, asyncio.TimeoutError)) or name in {
@@ -96,11 +103,20 @@ def classify_transport_error(exc: BaseException) -> FailureKind:  # noqa: PLR091
         current = current.__cause__ or current.__context__
     if timeout:
         return "timeout"
-    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+    if loaded is None:
+        return "other"
+    hx = _httpx()
+    if isinstance(exc, (hx.ReadError, hx.WriteError)):
         return "dropped"
-    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+    if isinstance(exc, hx.TimeoutException) and not isinstance(exc, hx.ConnectTimeout):
         return "timeout"
     return "other"
+
+
+def _httpx() -> Any:
+    import httpx  # noqa: PLC0415 - already loaded (checked by the caller)
+
+    return httpx
 
 
 @dataclass(slots=True)

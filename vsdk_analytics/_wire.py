@@ -5,17 +5,17 @@ cost. Measured by ``benchmarks/wire.py`` (2,000 GETs, 16 in flight, CPU per requ
 bare aiohttp 0.22 ms, `AiohttpWire` 0.30 ms, an `httpx.AsyncClient` over the same
 aiohttp pool (``httpx-aiohttp``) 0.70 ms, over httpx's own transport 3.2 ms: URL
 objects, cookie extraction, the auth and redirect generators and the response stream
-wrappers. So the default wire, `AiohttpWire`, drives aiohttp
-itself; `HttpxWire` sends through an `httpx.AsyncClient`, for ``transport="httpx"`` and
-any `httpx.AsyncBaseTransport` a caller brings (`httpx.MockTransport` in tests, a
-corporate proxy's transport).
+wrappers. So the default wire, `AiohttpWire`, drives aiohttp itself (and never loads
+httpx); `vsdk_analytics._httpx_wire.HttpxWire` sends through an `httpx.AsyncClient`, for
+``transport="httpx"`` and any `httpx.AsyncBaseTransport` a caller brings
+(`httpx.MockTransport` in tests, a corporate proxy's transport).
 
 Both keep one contract, checked by the same tests: ``Authorization: <token>`` from the
 `Credentials` (no prefix), minted afresh and sent once more on a 401 when the
 credentials can mint; redirects never followed (the token must not leave the host);
-TLS verified (`httpx.create_ssl_context`: certifi, or ``SSL_CERT_FILE`` /
-``SSL_CERT_DIR``); no proxy or ``.netrc`` from the environment; a request is sent once
-per attempt (aiohttp's silent resend on a dropped pooled connection is off: the
+TLS verified (`httpx.create_ssl_context` for both: certifi, or ``SSL_CERT_FILE`` /
+``SSL_CERT_DIR``); no proxy or ``.netrc`` from the environment; a request is sent once per
+attempt (aiohttp's silent resend on a dropped pooled connection is off: the
 `Requester` retries, and counts, itself). Anything that is not an HTTP answer raises
 `WireError` with the library's own exception as its cause, for
 `vsdk_analytics._transport.classify_transport_error` to read. Each request is logged at
@@ -31,14 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
 from ._credentials import Credentials
 
 if TYPE_CHECKING:
     import aiohttp
+    import httpx
 
-__all__ = ["AiohttpWire", "HttpxWire", "Wire", "WireAnswer", "WireError"]
+__all__ = ["AiohttpWire", "Wire", "WireAnswer", "WireError", "error_response"]
 
 logger = logging.getLogger("vsdk_analytics")
 
@@ -153,32 +152,14 @@ class AiohttpWire:
             await session.close()
 
 
-class HttpxWire:
-    """GETs through an `httpx.AsyncClient` (signed by its `httpx.Auth`)."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def get(self, url: str) -> WireAnswer:
-        """GET ``url`` through the client."""
-        try:
-            response = await self.client.get(url)
-        except httpx.TransportError as exc:
-            raise WireError(f"{type(exc).__name__}: {exc}") from exc
-        token = response.request.headers.get("Authorization", "")
-        return WireAnswer(response.status_code, response.headers, response.content, token)
-
-    async def aclose(self) -> None:
-        """Close the client's pool."""
-        await self.client.aclose()
-
-
 def error_response(url: str, answer: WireAnswer) -> httpx.Response:
     """An answer as an `httpx.Response` (with its `httpx.Request`), for error objects.
 
     The request carries no ``Authorization`` header and the body no token: error
     objects get printed and logged.
     """
+    import httpx  # noqa: PLC0415 - errors only: a fetch that succeeds never loads httpx
+
     request = httpx.Request("GET", url)
     body = answer.body
     if answer.token and answer.token.encode() in body:
