@@ -69,7 +69,7 @@ def test_writing_a_file_loads_neither_the_sync_machinery_nor_pyarrow_compute(
 def test_a_fetch_on_the_default_wire_never_loads_httpx() -> None:
     """The aiohttp wire needs nothing of httpx over plain-http loopback (about 45 ms, 130
     with rich installed); errors and ``transport="httpx"`` load it on demand."""
-    from vsdk_analytics.testing import FAKE_API_KEY, FAKE_SECRET, FakeServer  # noqa: PLC0415
+    from vsdk_analytics.testing import FAKE_API_KEY, FAKE_SECRET, FakeServer
 
     with FakeServer(sessions=250, max_per_page=100) as server:
         out = _run(

@@ -178,3 +178,39 @@ def test_the_batcher_keeps_list_order_whatever_the_arrival_order() -> None:
     batcher.close()
     assert out == [["s1", "s3"], ["s9"]]
     assert batcher.emitted == 3
+
+
+def test_the_assembler_starts_on_an_idle_worker_and_keeps_the_order() -> None:
+    """Pages go to an idle worker once they hold ``min_rows`` (before ``chunk_rows``), so a
+    fetch waiting on the network has its rows assembled by its last answer; the frame is
+    every page's rows in the order added, whatever the chunking."""
+    import asyncio
+
+    from vsdk_analytics._batches import ChunkAssembler
+    from vsdk_analytics._normalize import probe_page
+
+    def page(n: int) -> Any:
+        rows = ",".join(
+            f'{{"sessionId":"s{n}-{i}","createdAt":"2025-01-01T00:00:00.000Z"}}' for i in range(3)
+        )
+        return probe_page(b'{"data":[%s]}' % rows.encode(), page=n)
+
+    async def run(min_rows: int) -> tuple[list[str], int]:
+        assembler = ChunkAssembler(chunk_rows=1_000, min_rows=min_rows, strict=False)
+        chunks_seen = 0
+        for n in range(1, 9):
+            assembler.add(page(n))
+            running = list(assembler._chunks)
+            if running:  # let the worker finish, as the network's wait would
+                await asyncio.wait(running)
+            chunks_seen = len(assembler._chunks)
+        rows, problems = await assembler.result()
+        assert problems == []
+        return rows.get_column("session_id").to_list(), chunks_seen
+
+    expected = [f"s{n}-{i}" for n in range(1, 9) for i in range(3)]
+    early, chunks_early = asyncio.run(run(min_rows=6))
+    late, chunks_late = asyncio.run(run(min_rows=1_000))
+    assert early == late == expected
+    assert chunks_early == 4  # every second page: 6 rows each, on the idle worker
+    assert chunks_late == 0  # below chunk_rows and min_rows: all left for result()

@@ -32,24 +32,30 @@ _Chunk = tuple[pl.DataFrame, list[Problem]]
 
 
 class ChunkAssembler:
-    """Assembles pages (in the order added) a chunk of about ``chunk_rows`` at a time.
+    """Assembles pages (in the order added) a chunk at a time, on the default executor.
 
-    Each full chunk goes to the running loop's default executor at once; `result` waits
-    for them all. Call it (or `discard`) from the loop that added the pages.
+    A chunk goes to the worker as soon as it holds ``min_rows`` and the worker is idle,
+    or once it holds ``chunk_rows`` whatever the worker does: a fetch that waits on the
+    network has its rows assembled while later pages are in flight (what is left after
+    the last answer is one small chunk), and one that outpaces the worker gets larger
+    chunks, so Polars' per-call overhead stays small. `result` waits for them all. Call
+    it (or `discard`) from the loop that added the pages.
     """
 
-    def __init__(self, *, chunk_rows: int, strict: bool) -> None:
+    def __init__(self, *, chunk_rows: int, strict: bool, min_rows: int | None = None) -> None:
         self._chunk_rows = max(1, chunk_rows)
+        self._min_rows = self._chunk_rows if min_rows is None else max(1, min_rows)
         self._strict = strict
         self._pending: list[ParsedPage] = []
         self._rows = 0
         self._chunks: list[asyncio.Future[_Chunk]] = []
+        self._running = 0
 
     def add(self, parsed: ParsedPage) -> None:
         """A page, after every page added before it."""
         self._pending.append(parsed)
         self._rows += parsed.record_count
-        if self._rows >= self._chunk_rows:
+        if self._rows >= self._chunk_rows or (self._rows >= self._min_rows and not self._running):
             self._submit()
 
     def _submit(self) -> None:
@@ -57,7 +63,15 @@ class ChunkAssembler:
             return
         pages, self._pending, self._rows = self._pending, [], 0
         job = functools.partial(assemble, pages, strict=self._strict)
-        self._chunks.append(asyncio.get_running_loop().run_in_executor(None, job))
+        chunk = asyncio.get_running_loop().run_in_executor(None, job)
+        self._running += 1
+        chunk.add_done_callback(self._finished)
+        self._chunks.append(chunk)
+
+    def _finished(self, _: asyncio.Future[_Chunk]) -> None:
+        self._running -= 1
+        if not self._running and self._rows >= self._min_rows:
+            self._submit()
 
     async def result(self) -> _Chunk:
         """Every page's rows (`SESSIONS_SCHEMA`, in order, not deduplicated) and problems."""

@@ -30,8 +30,12 @@ trips (docs/benchmarks.md); the limiter lowers it when the server answers 429.""
 STREAM_BATCH_ROWS: Final = 20_000
 """Rows per row group when a fetch streams into Parquet (memory holds about one batch)."""
 ASSEMBLY_CHUNK_ROWS: Final = 10_000
-"""Rows a whole-frame fetch assembles at a time on a worker thread, while later pages are
-in flight (what is left when the last page arrives is at most one chunk)."""
+"""Rows a whole-frame fetch assembles at a time on a worker thread, at most, while later
+pages are in flight (what is left when the last page arrives is at most one chunk)."""
+ASSEMBLY_MIN_ROWS: Final = 2_000
+"""Rows that go to an idle assembly worker at once (2,000 rows take about 20 ms, a tenth
+of them Polars' per-call overhead): a fetch that waits on the network has nearly all of
+its rows assembled by its last answer."""
 
 TOKEN_TTL_SECONDS: Final = 120 * 60
 """Lifetime of a minted token (the vendor's examples use 120 minutes)."""
