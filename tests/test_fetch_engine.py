@@ -97,6 +97,51 @@ def test_deletions_while_paging_never_give_a_silently_short_frame(every: int) ->
         assert error.unverified or error.missing_pages
 
 
+def test_the_401s_in_flight_share_one_re_mint() -> None:
+    """Eight requests refused at once cost one resend with a fresh token, not eight; once
+    that one is refused too, a later 401 is not resent with the same token. When the
+    fresh token is accepted, every refused request is sent again with it."""
+    from vsdk_analytics._http import build_wire
+
+    async def eight(server: FakeServer) -> list[int]:
+        wire = build_wire(base_url=server.url, credentials=server.credentials(), max_concurrency=8)
+        url = f"{server.url}/ai/v1/ai-deployment-sessions?page=1&perPage=10"
+        try:
+            answers = await asyncio.gather(*(wire.get(url) for _ in range(8)))
+            later = await wire.get(url)
+        finally:
+            await wire.aclose()
+        return [a.status for a in [*answers, later]]
+
+    with FakeServer(sessions=50, latency=0.05) as server:
+        server.api.reconfigure(fail_after=0, fail_status=401)
+        assert asyncio.run(eight(server)) == [401] * 9
+        assert server.stats.list_requests == 8 + 1 + 1  # the eight, one re-mint, the later one
+
+    class StaleUntilReminted(va.Credentials):
+        """Signs with a token the server refuses until a fresh one is minted."""
+
+        reminted = False
+
+        def token(self, *, force_refresh: bool = False) -> str:
+            if force_refresh:
+                self.reminted = True
+            return super().token(force_refresh=force_refresh) if self.reminted else "stale"
+
+    async def eight_then_fresh(server: FakeServer) -> list[int]:
+        credentials = StaleUntilReminted(api_key=FAKE_API_KEY, secret=FAKE_SECRET)
+        wire = build_wire(base_url=server.url, credentials=credentials, max_concurrency=8)
+        url = f"{server.url}/ai/v1/ai-deployment-sessions?page=1&perPage=10"
+        try:
+            return [a.status for a in await asyncio.gather(*(wire.get(url) for _ in range(8)))]
+        finally:
+            await wire.aclose()
+
+    with FakeServer(sessions=50, latency=0.2) as server:  # all eight out before a 401 is back
+        assert asyncio.run(eight_then_fresh(server)) == [200] * 8
+        assert server.stats.list_requests == 8 + 1 + 7  # each refused one sent again, fresh
+
+
 @pytest.mark.parametrize(
     ("status", "error"), [(401, va.AuthenticationError), (403, va.PermissionDeniedError)]
 )

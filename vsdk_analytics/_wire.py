@@ -12,11 +12,12 @@ httpx); `vsdk_analytics._httpx_wire.HttpxWire` sends through an `httpx.AsyncClie
 
 Both keep one contract, checked by the same tests: ``Authorization: <token>`` from the
 `Credentials` (no prefix), minted afresh and sent once more on a 401 when the
-credentials can mint; redirects never followed (the token must not leave the host);
-TLS verified (`httpx.create_ssl_context` for both: certifi, or ``SSL_CERT_FILE`` /
-``SSL_CERT_DIR``); no proxy or ``.netrc`` from the environment; a request is sent once per
-attempt (aiohttp's silent resend on a dropped pooled connection is off: the
-`Requester` retries, and counts, itself). Anything that is not an HTTP answer raises
+credentials can mint (on `AiohttpWire`, the 401s in flight share one re-mint); redirects
+never followed (the token must not leave the host); TLS verified
+(`httpx.create_ssl_context` for both: certifi, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``);
+no proxy or ``.netrc`` from the environment; a request is sent once per attempt
+(aiohttp's silent resend on a dropped pooled connection is off: the `Requester` retries,
+and counts, itself). Anything that is not an HTTP answer raises
 `WireError` with the library's own exception as its cause, for
 `vsdk_analytics._transport.classify_transport_error` to read. Each request is logged at
 DEBUG as httpx logs its own (``HTTP Request: GET <url> "HTTP/1.1 200 OK"``; the URL
@@ -25,6 +26,7 @@ never holds credentials).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Mapping
@@ -91,6 +93,10 @@ class AiohttpWire:
         """The context HTTPS connections are checked with (None: plain-http base URL)."""
         self._session: aiohttp.ClientSession | None = None
         self._errors: tuple[type[BaseException], ...] = ()
+        self._probe: asyncio.Future[bool] | None = None
+        """A resend with a fresh token after a 401, in flight: whether it was accepted."""
+        self._refused: str | None = None
+        """The last fresh token the server refused too (the key is revoked)."""
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -128,10 +134,39 @@ class AiohttpWire:
         try:
             answer = await self._send(session, url, self._credentials.token())
             if answer.status == 401 and self._credentials.can_refresh:
-                answer = await self._send(session, url, self._credentials.token(force_refresh=True))
+                answer = await self._after_401(session, url, answer)
         except self._errors as exc:
             raise WireError(f"{type(exc).__name__}: {exc}") from exc
         return answer
+
+    async def _after_401(
+        self, session: aiohttp.ClientSession, url: str, refused: WireAnswer
+    ) -> WireAnswer:
+        """A 401: once more with a fresh token, unless that token is known to be refused.
+
+        The 401s of the requests in flight share one re-mint: the first resends at once,
+        the others wait for its answer and resend only if it was accepted, so a revoked
+        key costs one extra request, not one per request in flight.
+        """
+        probe = self._probe
+        if probe is not None:
+            if not await asyncio.shield(probe):
+                return refused
+            return await self._send(session, url, self._credentials.token())
+        if self._refused is not None and self._credentials.token() == self._refused:
+            return refused  # the current token was refused already: the key is revoked
+        self._probe = probe = asyncio.get_running_loop().create_future()
+        token = self._credentials.token(force_refresh=True)
+        accepted = True  # if this resend fails otherwise, the others try for themselves
+        try:
+            answer = await self._send(session, url, token)
+            accepted = answer.status != 401
+            if not accepted:
+                self._refused = token
+            return answer
+        finally:
+            self._probe = None
+            probe.set_result(accepted)
 
     @staticmethod
     async def _send(session: aiohttp.ClientSession, url: str, token: str) -> WireAnswer:
