@@ -178,6 +178,14 @@ class _HTTPServer:
         if int(length):
             await reader.readexactly(int(length))
         self._api.request_started()
+        answered = False
+
+        def answering() -> None:  # once: when the answer starts, or the request ends
+            nonlocal answered
+            if not answered:
+                answered = True
+                self._api.request_finished()
+
         try:
             delay = self._api.delay()
             if delay > 0:
@@ -189,9 +197,9 @@ class _HTTPServer:
             except Exception as exc:  # a bug must reach the test as an answer, not a hang
                 message = f"bug in the fake server: {type(exc).__name__}: {exc}"
                 reply = Reply(500, _JSON_TYPE, encode_json({"error": message}))
-            return await self._send(reader, writer, request, reply)
+            return await self._send(reader, writer, request, reply, answering)
         finally:
-            self._api.request_finished()
+            answering()
 
     def _head(self, reply: Reply, length: int, *, keep_alive: bool) -> bytes:
         lines = [f"HTTP/1.1 {reply.status} {_phrase(reply.status)}"]
@@ -209,12 +217,16 @@ class _HTTPServer:
         writer: asyncio.StreamWriter,
         request: _Request,
         reply: Reply,
+        answering: Callable[[], None],
     ) -> bool:
         if reply.action == "hang":
             # Never answer; wait until the client gives up (or the server stops).
             while await reader.read(_MAX_HEAD):
                 pass
             return False
+        # No longer in flight once the answer is on its way: a client that has read it
+        # must never see itself counted (FakeStats.in_flight)
+        answering()
         keep_alive = request.keep_alive and reply.action != "reset"
         head = self._head(reply, len(reply.body), keep_alive=keep_alive)
         body = b"" if request.method == "HEAD" else reply.body
