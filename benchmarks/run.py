@@ -120,6 +120,16 @@ TOOLS: dict[str, Tool] = {
             library_defaults=True,
         ),
         Tool(
+            "vsdk-stream",
+            "vsdk-analytics fetch_sessions_to_parquet (defaults)",
+            "vsdk-stream",
+            "vsdk_peer.py",
+            _OURS,
+            concurrent=True,
+            fixed_args=("--to-parquet",),
+            library_defaults=True,
+        ),
+        Tool(
             FASTEST,
             "aiohttp + msgspec + Polars script",
             "script",
@@ -789,7 +799,9 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     peers = list(args.peers)
     if args.compare:
         explicit = "--peers" in (sys.argv[1:] if argv is None else argv)
-        peers = list(dict.fromkeys(["vsdk-default", FASTEST, *(peers if explicit else [])]))
+        peers = list(
+            dict.fromkeys(["vsdk-default", "vsdk-stream", FASTEST, *(peers if explicit else [])])
+        )
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     if repeat < 1:
         p.error("--repeat must be >= 1")
