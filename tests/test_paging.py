@@ -299,3 +299,16 @@ def test_the_page_after_a_filled_total_goes_out_with_the_last_claimed_pages(
         queue += fresh
     assert planner.outcome().complete
     assert sorted(sent) == list(range(1, 12))  # no page asked twice, none past page 11
+
+
+@pytest.mark.parametrize("compact_ids", [False, True])
+def test_fresh_rows_are_those_no_answer_held(compact_ids: bool) -> None:
+    """What a streamed fetch hands on: each session once, whatever page repeats it."""
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    planner = PagingPlanner(3, lookahead=4, compact_ids=compact_ids)
+    first = [a, b, None]
+    assert planner.fresh(first, anonymous=True) == [True, True, True]
+    planner.feed(PageAnswer(PageRequest(1, 3), first, total_items=6))
+    second = [b, c, c, None, a.upper()]  # b seen, c twice here, an id-less row, another id
+    assert planner.fresh(second, anonymous=False) == [False, True, False, False, True]
+    assert planner.fresh(second, anonymous=True) == [False, True, False, True, True]

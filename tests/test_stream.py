@@ -6,6 +6,7 @@ tests; the file is read back with Polars (and pyarrow for its row groups).
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from pathlib import Path
 from typing import Any
@@ -164,20 +165,54 @@ def test_the_batcher_keeps_list_order_whatever_the_arrival_order() -> None:
         )
         return probe_page(body, page=n)
 
-    out: list[list[str]] = []
-    batcher = PageBatcher(
-        lambda f: out.append(f.get_column("session_id").to_list()), batch_rows=2, strict=False
-    )
-    batcher.add(3, page(3), [True])
-    batcher.add(1, page(1), [True])
-    assert out == []  # page 2 still missing: page 1 waits for a batch of two
-    batcher.skip(2)  # page 2 failed: stop waiting for it
-    assert out == [["s1", "s3"]]
-    batcher.add(5, page(5), [False])  # a repeat: not handed on
-    batcher.add(None, page(9), [True])  # an extra request's new session
-    batcher.close()
+    async def run() -> tuple[list[list[str]], int]:
+        out: list[list[str]] = []
+        batcher = PageBatcher(
+            lambda f: out.append(f.get_column("session_id").to_list()), batch_rows=2, strict=False
+        )
+        batcher.add(3, page(3), [True])
+        batcher.add(1, page(1), [True])
+        await batcher.drain(0)
+        assert out == []  # page 2 still missing: page 1 waits for a batch of two
+        batcher.skip(2)  # page 2 failed: stop waiting for it
+        assert batcher.backlog == 1  # s1 and s3, being assembled off the loop
+        await batcher.drain(0)
+        assert out == [["s1", "s3"]]
+        batcher.add(5, page(5), [False])  # a repeat: not handed on
+        batcher.add(None, page(9), [True])  # an extra request's new session
+        await batcher.aclose()
+        return out, batcher.emitted
+
+    out, emitted = asyncio.run(run())
     assert out == [["s1", "s3"], ["s9"]]
-    assert batcher.emitted == 3
+    assert emitted == 3
+
+
+def test_a_batch_that_cannot_be_emitted_ends_the_stream_with_its_error() -> None:
+    """An error of the consumer (a full disk) reaches the fetch once, and nothing more is
+    emitted after it."""
+    from vsdk_analytics._normalize import probe_page
+
+    def page(n: int) -> Any:
+        return probe_page(b'{"data":[{"sessionId":"s%d"}]}' % n, page=n)
+
+    async def run() -> list[str]:
+        seen: list[str] = []
+
+        def emit(frame: pl.DataFrame) -> None:
+            seen.extend(frame.get_column("session_id").to_list())
+            raise OSError(28, "No space left on device")
+
+        batcher = PageBatcher(emit, batch_rows=1, strict=False)
+        batcher.add(1, page(1), [True])
+        await batcher.drain(0)  # the error waits for the fetch's next add, or aclose
+        with pytest.raises(OSError, match="No space"):
+            batcher.add(2, page(2), [True])
+        with pytest.raises(OSError, match="No space"):
+            await batcher.aclose()
+        return seen
+
+    assert asyncio.run(run()) == ["s1"]
 
 
 def test_the_assembler_starts_on_an_idle_worker_and_keeps_the_order() -> None:

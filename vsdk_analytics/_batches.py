@@ -2,11 +2,12 @@
 
 `PageBatcher` (streaming): answers arrive in any order; it holds main pages until every
 page before them has arrived (or failed), so the batches follow the API's order (newest
-first). Each page comes with a mask of the rows to keep (the sessions not seen on an
-earlier answer), so every session is handed on once: the first copy received wins, where
-a whole fetch would keep the newest ``updated_at``. Rows that only extra requests
-(stitches, probes, second readings) brought come after the main pages released before
-them.
+first). Each batch is assembled on a worker thread while later pages are in flight, and
+emitted on the event loop, in order. Each page comes with a mask of the rows to keep
+(the sessions not seen on an earlier answer), so every session is handed on once: the
+first copy received wins, where a whole fetch would keep the newest ``updated_at``. Rows
+that only extra requests (stitches, probes, second readings) brought come after the main
+pages released before them.
 
 Pages are assembled into frames a batch at a time (`assemble`), so Polars' per-call
 overhead is paid once per batch, and memory holds one batch, not the whole fetch.
@@ -19,6 +20,7 @@ event loop keeps the later requests going; the frame is the chunks concatenated 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 from collections.abc import Callable
 
@@ -100,10 +102,14 @@ def _retrieve(future: asyncio.Future[_Chunk]) -> None:
 class PageBatcher:
     """Reorders pages and emits their new rows in batches of about ``batch_rows``.
 
+    Each batch is assembled on the running loop's default executor while later pages are
+    in flight, and emitted on the loop, in list order, one at a time. Call every method
+    from that loop; ``await`` `aclose` at the end (or `discard` on failure).
+
     Parameters
     ----------
     emit
-        Called with each batch (a `SESSIONS_SCHEMA` frame, never empty).
+        Called with each batch (a `SESSIONS_SCHEMA` frame, never empty), on the loop.
     batch_rows
         Rows to gather before emitting (1: every released page at once).
     strict
@@ -129,14 +135,25 @@ class PageBatcher:
         self._next = 1
         self._ready: list[tuple[ParsedPage, list[bool]]] = []
         self._ready_rows = 0
+        self._batches: collections.deque[asyncio.Future[_Batch]] = collections.deque()
+        self._error: BaseException | None = None
         self._problem_keys: set[tuple[str | None, str]] = set()
         self.problems: list[Problem] = []
         """What did not fit the schema, in the rows emitted so far."""
         self.emitted = 0
         """Rows emitted so far."""
 
+    @property
+    def backlog(self) -> int:
+        """Batches handed to the executor and not emitted yet."""
+        return len(self._batches)
+
     def add(self, page: int | None, parsed: ParsedPage, keep: list[bool]) -> None:
-        """A page's answer (``page`` None: an extra request, released at once)."""
+        """A page's answer (``page`` None: an extra request, released at once).
+
+        Raises what assembling or emitting an earlier batch raised.
+        """
+        self._pump()
         if page is None:
             self._queue(parsed, keep)
         else:
@@ -148,11 +165,34 @@ class PageBatcher:
         self._skipped.add(page)
         self._release()
 
-    def close(self) -> None:
-        """Hand on everything still held, in page order."""
+    async def drain(self, backlog: int) -> None:
+        """Wait until at most ``backlog`` batches are still being assembled (backpressure).
+
+        Errors stay for `add` and `aclose` to raise.
+        """
+        while len(self._batches) > backlog:
+            await asyncio.wait({self._batches[0]})
+            try:
+                self._pump()
+            except BaseException:  # kept: add and aclose raise it, where the fetch expects
+                return
+
+    async def aclose(self) -> None:
+        """Hand on everything still held, in page order; wait until every batch is emitted."""
+        self._pump()  # an earlier batch's error first
         for page in sorted(self._held):
             self._queue(*self._held.pop(page))
         self._flush()
+        while self._batches:
+            await asyncio.wait({self._batches[0]})
+            self._pump()
+
+    def discard(self) -> None:
+        """Emit nothing more (the fetch failed); batches being assembled finish unread."""
+        self._held, self._ready, self._ready_rows = {}, [], 0
+        for batch in self._batches:  # nobody will read them: no "never retrieved" noise
+            batch.add_done_callback(_retrieve)
+        self._batches.clear()
 
     def _release(self) -> None:
         while self._next in self._held or self._next in self._skipped:
@@ -173,14 +213,47 @@ class PageBatcher:
         if not self._ready:
             return
         ready, self._ready, self._ready_rows = self._ready, [], 0
-        rows, problems = assemble([parsed for parsed, _ in ready], strict=self._strict)
-        mask = pl.Series([k for _, keep in ready for k in keep], dtype=pl.Boolean())
-        batch = self._transform(rows.filter(mask))
-        for problem in problems:  # a session's repeat on another page is not a new problem
-            key = (problem.session_id, problem.field)
-            if problem.session_id is None or key not in self._problem_keys:
-                self._problem_keys.add(key)
-                self.problems.append(problem)
-        if batch.height:
-            self.emitted += batch.height
-            self._emit(batch)
+        job = functools.partial(_assemble_batch, ready, self._strict, self._transform)
+        self._batches.append(asyncio.get_running_loop().run_in_executor(None, job))
+
+    def _pump(self) -> None:
+        """Emit the assembled batches at the head of the queue, in order.
+
+        An error (assembling a batch, or emitting it) is raised again by every later call.
+        """
+        if self._error is not None:
+            raise self._error
+        while self._batches and self._batches[0].done():
+            head = self._batches[0]
+            error = head.exception()
+            if error is not None:
+                self._error = error
+                raise error
+            self._batches.popleft()
+            batch, problems = head.result()
+            for problem in problems:  # a session's repeat on another page is no new problem
+                key = (problem.session_id, problem.field)
+                if problem.session_id is None or key not in self._problem_keys:
+                    self._problem_keys.add(key)
+                    self.problems.append(problem)
+            if batch.height:
+                self.emitted += batch.height
+                try:
+                    self._emit(batch)
+                except BaseException as exc:
+                    self._error = exc
+                    raise
+
+
+_Batch = tuple[pl.DataFrame, list[Problem]]
+
+
+def _assemble_batch(
+    ready: list[tuple[ParsedPage, list[bool]]],
+    strict: bool,
+    transform: Callable[[pl.DataFrame], pl.DataFrame],
+) -> _Batch:
+    """One batch's new rows (on the executor): assembled, masked, transformed."""
+    rows, problems = assemble([parsed for parsed, _ in ready], strict=strict)
+    mask = pl.Series([k for _, keep in ready for k in keep], dtype=pl.Boolean())
+    return transform(rows.filter(mask)), problems

@@ -68,16 +68,34 @@ class Coverage:
         self._uf = UnionFind()
         self._owner: dict[str | bytes, int] = {}
         self._reread: Seen | None = None  # page 1 re-read unchanged around an empty page 2
+        self._keyed: tuple[Sequence[str | None], tuple[Key, ...]] | None = None
 
     def keys(self, ids: Sequence[str | None]) -> tuple[Key, ...]:
-        """The ids of an answer as kept."""
-        if self._compact:
-            return tuple(None if sid is None else compact_key(sid) for sid in ids)
-        return tuple(ids)
+        """The ids of an answer as kept (the last answer's are reused, not made again)."""
+        if not self._compact:
+            return tuple(ids)
+        if self._keyed is not None and self._keyed[0] is ids:
+            return self._keyed[1]
+        keys = tuple(None if sid is None else compact_key(sid) for sid in ids)
+        self._keyed = (ids, keys)
+        return keys
 
-    def known(self, session_id: str) -> bool:
-        """Whether an answer fed so far held ``session_id``."""
-        return (compact_key(session_id) if self._compact else session_id) in self._owner
+    def fresh(self, ids: Sequence[str | None], *, anonymous: bool) -> list[bool]:
+        """Per row of an answer not fed yet: whether its session is new to the fetch.
+
+        New: no answer fed so far held it, and no earlier row of this answer. A row
+        without an id counts as new when ``anonymous`` (nothing to compare it by).
+        """
+        owner = self._owner
+        here: set[Key] = set()
+        out: list[bool] = []
+        for key in self.keys(ids):
+            if key is None:
+                out.append(anonymous)
+            else:
+                out.append(key not in here and key not in owner)
+                here.add(key)
+        return out
 
     def add(self, answer: PageAnswer, keys: tuple[Key, ...]) -> Seen:
         """Record an answer (``keys``: its ids as `keys` gave them), linked to its chain."""

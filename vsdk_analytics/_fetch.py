@@ -63,6 +63,10 @@ __all__ = [
 
 T = TypeVar("T")
 
+_STREAM_BACKLOG = 2
+"""Batches a streamed fetch lets its worker fall behind before it waits to send more: memory
+stays about ``(2 + 1) x batch_rows`` sessions however fast the pages come."""
+
 
 @dataclass(slots=True)
 class FetchStats:
@@ -233,6 +237,8 @@ class _Run:
             rows, problems = await self._assembly.result()
         except BaseException:
             self._assembly.discard()
+            if self._batcher is not None:
+                self._batcher.discard()
             raise
         finally:
             self._sink.close()
@@ -253,10 +259,12 @@ class _Run:
             on_failure=failed,
         )
         if batcher is not None:
-            batcher.close()
+            await batcher.aclose()
 
     async def _get(self, request: PageRequest) -> ParsedPage:
         page = request.page
+        if self._batcher is not None:  # streaming: no more than two batches behind
+            await self._batcher.drain(_STREAM_BACKLOG)
 
         async def parse(body: bytes) -> ParsedPage:
             started = time.perf_counter()
@@ -327,14 +335,7 @@ class _Run:
         """Hand the page to the batcher with the rows not seen before (id-less: main pages)."""
         assert self._batcher is not None
         main = request.purpose == "page"
-        seen_here: set[str] = set()
-        keep = []
-        for sid in ids:
-            if sid is None:
-                keep.append(main)
-            else:
-                keep.append(sid not in seen_here and not self._planner.known(sid))
-                seen_here.add(sid)
+        keep = self._planner.fresh(ids, anonymous=main)
         self._batcher.add(request.page if main else None, parsed, keep)
 
     def _ordered_across(self, page: int, first: object, last: object) -> bool:

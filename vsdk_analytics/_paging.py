@@ -34,6 +34,7 @@ Rows without a session id cannot be linked; they are kept, never counted as proo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from ._coverage import Coverage, Key, Seen
 from ._pages import DEFAULT_PER_PAGE, Outcome, PageAnswer, PageRequest
@@ -118,9 +119,12 @@ class PagingPlanner:
         """Whether every page so far came newest first (``since`` can stop early)."""
         return not self._cov.unordered
 
-    def known(self, session_id: str) -> bool:
-        """Whether an answer fed so far held ``session_id``."""
-        return self._cov.known(session_id)
+    def fresh(self, ids: Sequence[str | None], *, anonymous: bool) -> list[bool]:
+        """Per row of an answer about to be fed: whether its session is new to the fetch.
+
+        Rows without an id: ``anonymous``. Feeding the same ``ids`` next reuses the work.
+        """
+        return self._cov.fresh(ids, anonymous=anonymous)
 
     def outcome(self) -> Outcome:
         """The verdict; only once `done`."""
