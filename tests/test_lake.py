@@ -89,8 +89,9 @@ class S3:
             return sum(1 for m, p in self.requests if m == "PUT" and re.search(pattern, p))
 
 
-def _middleware(app: Any, s3: S3) -> Any:
+def _middleware(app: Any, current: list[S3]) -> Any:
     def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        s3 = current[0]
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         with s3.lock:
             s3.requests.append((method, path))
@@ -106,16 +107,30 @@ def _middleware(app: Any, s3: S3) -> Any:
     return wrapped
 
 
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[tuple[str, list[S3]]]:
+    """One moto server for the module: Polars caches its object stores per bucket, so a
+    new endpoint per test would send its first requests to the last test's closed port
+    (about 10 s of retries each)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    store = S3(f"http://{host}:{port}")
+    current = [S3(f"http://{host}:{port}")]
     wsgi = server._server
     assert wsgi is not None
-    wsgi.app = _middleware(wsgi.app, store)  # werkzeug's server serves `self.app`
+    wsgi.app = _middleware(wsgi.app, current)  # werkzeug's server serves `self.app`
+    try:
+        yield current[0].endpoint, current
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch, moto_endpoint: tuple[str, list[S3]]) -> Iterator[S3]:
+    """An empty account on the module's moto server, with this test's request log."""
+    endpoint, current = moto_endpoint
+    store = current[0] = S3(endpoint)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", store.endpoint)
@@ -128,10 +143,8 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
     # moto keeps its buckets per process, not per server: start from an empty account.
     assert httpx.post(f"{store.endpoint}/moto-api/reset").status_code == 200
     assert httpx.put(f"{store.endpoint}/{BUCKET}").status_code == 200
-    try:
-        yield store
-    finally:
-        server.stop()
+    yield store
+    store.hook = store.after = None
 
 
 def sync(server: FakeServer, dataset: str, **kwargs: Any) -> SyncReport:
