@@ -88,7 +88,8 @@ def test_quick_run_prints_every_installed_tool_with_exact_ids(
 ) -> None:
     report = tmp_path / "benchmarks.md"
     proc = subprocess.run(
-        [sys.executable, str(RUN), "--quick", "--markdown", str(report)],
+        # i (latency, 100 per page) and iii (1,000 per page); ii differs from i only in size
+        [sys.executable, str(RUN), "--quick", "--scenarios", "i,iii", "--markdown", str(report)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -97,7 +98,7 @@ def test_quick_run_prints_every_installed_tool_with_exact_ids(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     rows = _table(proc.stdout)
-    for scenario in ("i", "ii", "iii"):
+    for scenario in ("i", "iii"):
         for tool in bench.TOOLS.values():
             row = rows[scenario, tool.name]
             missing = tool.missing()
