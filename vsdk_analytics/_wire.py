@@ -155,8 +155,8 @@ class AiohttpWire:
             return await self._send(session, url, self._credentials.token())
         if self._refused is not None and self._credentials.token() == self._refused:
             return refused  # the current token was refused already: the key is revoked
+        token = self._credentials.token(force_refresh=True)  # may raise: no probe is left
         self._probe = probe = asyncio.get_running_loop().create_future()
-        token = self._credentials.token(force_refresh=True)
         accepted = True  # if this resend fails otherwise, the others try for themselves
         try:
             answer = await self._send(session, url, token)
