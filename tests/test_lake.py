@@ -47,8 +47,8 @@ from vsdk_analytics import (  # noqa: E402
     sync_sessions,
     write_parquet,
 )
-from vsdk_analytics._dataset.delta import (  # noqa: E402
-    COMMIT_ATTEMPTS,
+from vsdk_analytics._dataset.delta import COMMIT_ATTEMPTS  # noqa: E402
+from vsdk_analytics._dataset.delta_read import (  # noqa: E402
     REPORT_KEY,
     STATE_KEY,
     delta_sync_history,

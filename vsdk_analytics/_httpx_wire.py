@@ -13,8 +13,7 @@ from collections.abc import Generator
 
 import httpx
 
-from ._credentials import Credentials
-from ._wire import WireAnswer, WireError
+from ._wire import TokenSource, WireAnswer, WireError
 
 __all__ = ["HttpxWire", "JWTAuth"]
 
@@ -25,7 +24,7 @@ class JWTAuth(httpx.Auth):
     One generator serves both sync and async httpx clients.
     """
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(self, credentials: TokenSource) -> None:
         self._credentials = credentials
 
     def __repr__(self) -> str:

@@ -33,13 +33,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._credentials import Credentials
-
 if TYPE_CHECKING:
     import aiohttp
     import httpx
 
-__all__ = ["AiohttpWire", "Wire", "WireAnswer", "WireError", "error_response"]
+__all__ = ["AiohttpWire", "TokenSource", "Wire", "WireAnswer", "WireError", "error_response"]
 
 logger = logging.getLogger("vsdk_analytics")
 
@@ -57,6 +55,19 @@ class WireAnswer:
 
 class WireError(Exception):
     """No HTTP answer came (refused, DNS, TLS, dropped, timed out); see ``__cause__``."""
+
+
+class TokenSource(Protocol):
+    """What a wire needs of `vsdk_analytics.Credentials`: a token, and whether it can mint."""
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether a fresh token can be minted (key and secret, not a ready token)."""
+        ...
+
+    def token(self, *, force_refresh: bool = False) -> str:
+        """The token to sign with (``force_refresh``: a freshly minted one)."""
+        ...
 
 
 class Wire(Protocol):
@@ -77,7 +88,7 @@ class AiohttpWire:
     def __init__(
         self,
         *,
-        credentials: Credentials,
+        credentials: TokenSource,
         headers: Mapping[str, str],
         max_connections: int,
         timeout: float,

@@ -7,7 +7,8 @@ the overwrite guard), `stream` (a fetch streamed into one file, batch by batch),
 holds), `plan` (what a sync fetches), `merge` (the upsert), `report` (`SyncReport`),
 `deployments` (the deployments file beside the sessions, `read_deployments`),
 `location` (local paths and object-store URLs), `remote` (Parquet in object stores),
-`destination` (where a sync commits), `delta` (Delta Lake tables) and `sync`
+`destination` (where a sync commits), `delta` (syncing to Delta Lake tables), `delta_read`
+(reading them and their sync commits) and `sync`
 (`sync_sessions`).
 """
 
@@ -17,7 +18,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .delta import COMMIT_ATTEMPTS, delta_sync_history
+    from .delta import COMMIT_ATTEMPTS
+    from .delta_read import delta_sync_history
     from .deployments import DEPLOYMENTS_FILE, read_deployments
     from .destination import TableFormat
     from .files import HIVE_NULL_PARTITION, START_DATE, ParquetProfile, Provenance
@@ -67,7 +69,7 @@ _EXPORTS: dict[str, str] = {
     "STATE_FILE": "state",
     "SyncReport": "report",
     "TableFormat": "destination",
-    "delta_sync_history": "delta",
+    "delta_sync_history": "delta_read",
     "fetch_sessions_to_parquet": "stream",
     "fetch_sessions_to_parquet_async": "stream",
     "format_sync_report": "report",

@@ -19,8 +19,6 @@ new fetch) and commits again, up to `COMMIT_ATTEMPTS` times; then `DatasetConfli
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -32,141 +30,29 @@ from vsdk_analytics._errors import ConfigurationError, DatasetConflictError
 from vsdk_analytics._normalize import empty_sessions
 from vsdk_analytics._schema import SESSIONS_SCHEMA
 
+from .delta_read import (
+    HISTORY_DEPTH,
+    REPORT_KEY,
+    STATE_KEY,
+    as_sessions,
+    deltalake_module,
+    sync_commits,
+    table_uri,
+)
 from .destination import Build, Outcome
 from .files import (
-    EVENTS_ENCODING,
     HIVE_NULL_PARTITION,
     START_DATE,
-    decode_events,
-    schema_differences,
     to_arrow,
 )
-from .location import LAKE_EXTRA_HINT, ObjectLocation, parse_location
-from .remote import DELTA_LOG
+from .location import ObjectLocation
 from .state import STATE_FILE, SyncState, check_compatible
 from .stored import INDEX_COLUMNS, StoredDataset, partition_keys
 
-__all__ = [
-    "COMMIT_ATTEMPTS",
-    "REPORT_KEY",
-    "STATE_KEY",
-    "DeltaDestination",
-    "DeltaStored",
-    "delta_sync_history",
-    "scan_delta",
-]
-
-STATE_KEY: Final = "vsdk_analytics.sync_state"
-"""The commit metadata key of the sync state (the JSON of a ``_vsdk_sync.json``)."""
-
-REPORT_KEY: Final = "vsdk_analytics.sync_report"
-"""The commit metadata key of the run's report (JSON: counts, pages, reason...)."""
+__all__ = ["COMMIT_ATTEMPTS", "DeltaDestination", "DeltaStored"]
 
 COMMIT_ATTEMPTS: Final = 5
 """Commits a sync tries before it gives up on concurrent writers (DatasetConflictError)."""
-
-_HISTORY_DEPTH: Final = 100
-
-
-def _deltalake() -> Any:
-    try:
-        import deltalake  # noqa: PLC0415 - an optional dependency, loaded only for Delta
-    except ImportError:  # pragma: no cover - the lake extra is installed in the tests
-        raise ConfigurationError(
-            f"table_format='delta' needs deltalake: {LAKE_EXTRA_HINT}"
-        ) from None
-    return deltalake
-
-
-def table_uri(location: Path | ObjectLocation) -> str:
-    """The URI deltalake and Polars open the table at."""
-    return location.url if isinstance(location, ObjectLocation) else str(location)
-
-
-def _sessions(lf: pl.LazyFrame, where: str) -> pl.LazyFrame:
-    """A Delta scan as `SESSIONS_SCHEMA`: events decoded, ``start_date`` dropped."""
-    schema = lf.collect_schema()
-    if schema.get("webhook_events") == pl.String():
-        lf = lf.with_columns(decode_events(EVENTS_ENCODING))
-    lf = lf.select([name for name in SESSIONS_SCHEMA.names() if name in schema])
-    problems = schema_differences(lf.collect_schema())
-    if problems:
-        raise ConfigurationError(
-            f"{where!r} does not read as SESSIONS_SCHEMA: " + "; ".join(problems)
-        )
-    return lf
-
-
-def scan_delta(location: Path | ObjectLocation, version: int | None = None) -> pl.LazyFrame:
-    """Scan a Delta table of sessions (its current version, or ``version``) lazily."""
-    _deltalake()
-    uri = table_uri(location)
-    return _sessions(pl.scan_delta(uri, version=version), uri)
-
-
-def _commit_info(location: Path | ObjectLocation, version: int) -> dict[str, Any] | None:
-    """The ``commitInfo`` of one log entry (None when the entry is gone, e.g. cleaned up).
-
-    Read from the log itself rather than with ``DeltaTable.history``, which holds the
-    GIL while it waits on the network (and so cannot talk to a server in this process).
-    """
-    name = f"{DELTA_LOG}/{version:020d}.json"
-    try:
-        if isinstance(location, ObjectLocation):
-            text = location.child(name).get()
-        else:
-            text = (location / name).read_bytes()
-    except FileNotFoundError:
-        return None
-    for line in text.splitlines():
-        action = json.loads(line) if line.strip() else {}
-        if isinstance(action, dict) and isinstance(action.get("commitInfo"), dict):
-            return dict(action["commitInfo"])
-    return {}
-
-
-def _sync_commits(
-    location: Path | ObjectLocation, latest: int, limit: int
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The commits of the sync among the last ``limit`` ones, newest first."""
-    for version in range(latest, max(-1, latest - limit), -1):
-        info = _commit_info(location, version)
-        if info is None:
-            return
-        if STATE_KEY in info:
-            yield version, info
-
-
-def delta_sync_history(
-    path: str | os.PathLike[str], limit: int = _HISTORY_DEPTH
-) -> list[dict[str, Any]]:
-    """The sync commits of a Delta table of sessions, newest first.
-
-    Parameters
-    ----------
-    path
-        The table (a local path or an object-store URL).
-    limit
-        How many of the newest commits to look at.
-
-    Returns
-    -------
-    list of dict
-        For each commit `sync_sessions` made: ``version``, ``timestamp`` (ms since the
-        epoch), ``state`` (the sync state) and ``report`` (the run's `SyncReport`
-        fields), as JSON values.
-    """
-    location = parse_location(path)
-    table = _deltalake().DeltaTable(table_uri(location))
-    return [
-        {
-            "version": version,
-            "timestamp": info.get("timestamp"),
-            "state": json.loads(info[STATE_KEY]),
-            "report": json.loads(info.get(REPORT_KEY, "{}")),
-        }
-        for version, info in _sync_commits(location, int(table.version()), limit)
-    ]
 
 
 @dataclass(slots=True)
@@ -187,7 +73,7 @@ class DeltaStored(StoredDataset):
                 day.is_null() if value == HIVE_NULL_PARTITION else day == date.fromisoformat(value)
             )
             lf = pl.scan_delta(self.uri, version=self.version).filter(wanted)
-            self.full[key] = _sessions(lf, self.uri).collect()
+            self.full[key] = as_sessions(lf, self.uri).collect()
         return self.full[key]
 
 
@@ -197,7 +83,7 @@ class DeltaDestination:
     def __init__(self, location: Path | ObjectLocation) -> None:
         self.location = location
         self.uri = table_uri(location)
-        self._deltalake = _deltalake()
+        self._deltalake = deltalake_module()
         self._check_place()
 
     def _check_place(self) -> None:
@@ -348,9 +234,9 @@ class DeltaDestination:
 
 def _state_of(location: Path | ObjectLocation, latest: int) -> tuple[SyncState | None, str]:
     """The state of the newest sync commit in the table's recent history."""
-    for _, info in _sync_commits(location, latest, _HISTORY_DEPTH):
+    for _, info in sync_commits(location, latest, HISTORY_DEPTH):
         try:
             return SyncState.from_json(str(info[STATE_KEY]).encode()), ""
         except ValueError as exc:
             return None, f"the last sync commit's state is unusable: {exc}"
-    return None, f"no sync commit in the table's last {_HISTORY_DEPTH} commits"
+    return None, f"no sync commit in the table's last {HISTORY_DEPTH} commits"

@@ -94,7 +94,7 @@ def _state_info(state: SyncState) -> dict[str, Any]:
 
 def _delta_info(source: Path | ObjectLocation) -> dict[str, Any]:
     """A Delta table's info: its current version's files and rows, its last sync commit."""
-    from .delta import delta_sync_history, scan_delta  # noqa: PLC0415 - deltalake on demand
+    from .delta_read import delta_sync_history, scan_delta  # noqa: PLC0415 - on demand
 
     where = source.url if isinstance(source, ObjectLocation) else str(source)
     history = delta_sync_history(where)

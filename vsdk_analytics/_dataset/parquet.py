@@ -403,7 +403,7 @@ def scan_parquet(path: str | os.PathLike[str]) -> pl.LazyFrame:
     """
     source = parse_location(path)
     if is_delta(source):
-        from .delta import scan_delta  # noqa: PLC0415 - deltalake loads only for Delta tables
+        from .delta_read import scan_delta  # noqa: PLC0415 - deltalake loads only for Delta
 
         return scan_delta(source)
     files, keys = sources(source)
