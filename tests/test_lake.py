@@ -392,9 +392,18 @@ def test_a_delta_sync_that_keeps_losing_the_race_raises_a_conflict(s3: S3) -> No
         # Every next log entry "already exists": as if other syncs always commit first.
         s3.refusal = "412 Precondition Failed"
         s3.hook = lambda method, path: method == "PUT" and "/_delta_log/" in path
+        before = len(s3.requests)
         with pytest.raises(DatasetConflictError, match="lost the race") as caught:
             sync(server, url, table_format="delta")
         s3.hook = None
+        log_reads = sum(
+            1
+            for method, path in s3.requests[before:]
+            if method == "GET" and re.search(r"/_delta_log/\d+\.json$", path)
+        )
+        # the table is opened a few times per attempt, not once per partition it touches
+        # (which read the log 45 times per attempt here)
+        assert log_reads <= 15 * COMMIT_ATTEMPTS, log_reads
         assert "Nothing of this run was committed" in str(caught.value)
         assert s3.puts(r"/busy/sessions/_delta_log/0+1\.json$") == COMMIT_ATTEMPTS
         assert DeltaTable(url).version() == 0

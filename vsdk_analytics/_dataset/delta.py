@@ -19,7 +19,7 @@ new fetch) and commits again, up to `COMMIT_ATTEMPTS` times; then `DatasetConfli
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
@@ -61,6 +61,9 @@ class DeltaStored(StoredDataset):
 
     uri: str = ""
     version: int | None = None
+    _scan: pl.LazyFrame | None = field(default=None, init=False, repr=False)
+    """The version's scan, opened once: each open replays the log (about 20 requests to
+    an object store), so one per partition cost a sync hundreds of requests."""
 
     def partition(self, key: str) -> pl.DataFrame:
         """Every row of one ``start_date=...`` partition of the table's version."""
@@ -72,8 +75,9 @@ class DeltaStored(StoredDataset):
             wanted = (
                 day.is_null() if value == HIVE_NULL_PARTITION else day == date.fromisoformat(value)
             )
-            lf = pl.scan_delta(self.uri, version=self.version).filter(wanted)
-            self.full[key] = as_sessions(lf, self.uri).collect()
+            if self._scan is None:
+                self._scan = pl.scan_delta(self.uri, version=self.version)
+            self.full[key] = as_sessions(self._scan.filter(wanted), self.uri).collect()
         return self.full[key]
 
 
