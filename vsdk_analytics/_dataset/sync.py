@@ -52,9 +52,8 @@ import uuid
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import httpx
 import polars as pl
 
 from vsdk_analytics._client import AsyncClient
@@ -98,6 +97,9 @@ from .report import SyncReport
 from .sources import is_delta
 from .state import SyncState
 from .stored import PARTITION, StoredDataset
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["sync_sessions", "sync_sessions_async"]
 
