@@ -34,15 +34,16 @@ from .delta_read import (
     HISTORY_DEPTH,
     REPORT_KEY,
     STATE_KEY,
-    as_sessions,
     deltalake_module,
     sync_commits,
     table_uri,
 )
 from .destination import Build, Outcome
 from .files import (
+    EVENTS_ENCODING,
     HIVE_NULL_PARTITION,
     START_DATE,
+    as_sessions,
     to_arrow,
 )
 from .location import ObjectLocation
@@ -77,7 +78,9 @@ class DeltaStored(StoredDataset):
             )
             if self._scan is None:
                 self._scan = pl.scan_delta(self.uri, version=self.version)
-            self.full[key] = as_sessions(self._scan.filter(wanted), self.uri).collect()
+            self.full[key] = as_sessions(
+                self._scan.filter(wanted), self.uri, EVENTS_ENCODING
+            ).collect()
         return self.full[key]
 
 

@@ -16,9 +16,8 @@ from typing import Any, Final
 import polars as pl
 
 from vsdk_analytics._errors import ConfigurationError
-from vsdk_analytics._schema import SESSIONS_SCHEMA
 
-from .files import EVENTS_ENCODING, decode_events, schema_differences
+from .files import EVENTS_ENCODING, as_sessions
 from .location import LAKE_EXTRA_HINT, ObjectLocation, parse_location
 from .remote import DELTA_LOG
 
@@ -26,7 +25,6 @@ __all__ = [
     "HISTORY_DEPTH",
     "REPORT_KEY",
     "STATE_KEY",
-    "as_sessions",
     "commit_info",
     "delta_sync_history",
     "deltalake_module",
@@ -61,25 +59,11 @@ def table_uri(location: Path | ObjectLocation) -> str:
     return location.url if isinstance(location, ObjectLocation) else str(location)
 
 
-def as_sessions(lf: pl.LazyFrame, where: str) -> pl.LazyFrame:
-    """A Delta scan as `SESSIONS_SCHEMA`: events decoded, ``start_date`` dropped."""
-    schema = lf.collect_schema()
-    if schema.get("webhook_events") == pl.String():
-        lf = lf.with_columns(decode_events(EVENTS_ENCODING))
-    lf = lf.select([name for name in SESSIONS_SCHEMA.names() if name in schema])
-    problems = schema_differences(lf.collect_schema())
-    if problems:
-        raise ConfigurationError(
-            f"{where!r} does not read as SESSIONS_SCHEMA: " + "; ".join(problems)
-        )
-    return lf
-
-
 def scan_delta(location: Path | ObjectLocation, version: int | None = None) -> pl.LazyFrame:
     """Scan a Delta table of sessions (its current version, or ``version``) lazily."""
     deltalake_module()
     uri = table_uri(location)
-    return as_sessions(pl.scan_delta(uri, version=version), uri)
+    return as_sessions(pl.scan_delta(uri, version=version), uri, EVENTS_ENCODING)
 
 
 def commit_info(location: Path | ObjectLocation, version: int) -> dict[str, Any] | None:

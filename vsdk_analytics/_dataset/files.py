@@ -36,6 +36,7 @@ __all__ = [
     "TMP_MARK",
     "ParquetProfile",
     "Provenance",
+    "as_sessions",
     "check_partition_values",
     "check_schema",
     "codec",
@@ -309,6 +310,29 @@ def decode_events(encoding: str) -> pl.Expr:
         .otherwise(text.str.split(encoding))
         .alias("webhook_events")
     )
+
+
+def as_sessions(lf: pl.LazyFrame, where: str, encoding: str) -> pl.LazyFrame:
+    """A scan of our files (or a Delta table) as `SESSIONS_SCHEMA`.
+
+    The bi profile's ``webhook_events`` text decoded (``encoding``: as `decode_events`),
+    columns in schema order, derived ones (``start_date``) dropped.
+
+    Raises
+    ------
+    ConfigurationError
+        The columns do not read as `SESSIONS_SCHEMA`; the message names ``where``.
+    """
+    schema = lf.collect_schema()
+    if schema.get("webhook_events") == pl.String():
+        lf = lf.with_columns(decode_events(encoding))
+    lf = lf.select([name for name in SESSIONS_SCHEMA.names() if name in schema])
+    problems = schema_differences(lf.collect_schema())
+    if problems:
+        raise ConfigurationError(
+            f"{where!r} does not read as SESSIONS_SCHEMA: " + "; ".join(problems)
+        )
+    return lf
 
 
 def to_arrow(frame: pl.DataFrame, profile: str, *, plain: bool = False) -> Any:

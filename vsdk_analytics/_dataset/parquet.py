@@ -49,15 +49,14 @@ from .files import (
     START_DATE,
     ParquetProfile,
     Provenance,
+    as_sessions,
     check_partition_values,
     check_schema,
     codec,
-    decode_events,
     fsync_dir,
     hive_value,
     partition_columns,
     provenance_metadata,
-    schema_differences,
     temporary_name,
     to_arrow,
     write_file,
@@ -424,16 +423,7 @@ def scan_parquet(path: str | os.PathLike[str]) -> pl.LazyFrame:
             hive_schema=hive_schema or None,
             glob=False,
         )
-        schema = lf.collect_schema()
-        if schema.get("webhook_events") == pl.String():
-            lf = lf.with_columns(decode_events(encoding))
-        lf = lf.select([name for name in SESSIONS_SCHEMA.names() if name in schema])
-        problems = schema_differences(lf.collect_schema())
-        if problems:
-            raise ConfigurationError(
-                f"{str(source)!r} does not read as SESSIONS_SCHEMA: " + "; ".join(problems)
-            )
-        frames.append(lf)
+        frames.append(as_sessions(lf, str(source), encoding))
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
 
