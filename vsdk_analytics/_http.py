@@ -151,7 +151,7 @@ def build_wire(
         )
     import httpx  # noqa: PLC0415 - only for the httpx wire (the aiohttp one never loads it)
 
-    from ._httpx_wire import HttpxWire, JWTAuth  # noqa: PLC0415 - idem
+    from ._httpx_wire import HttpxWire  # noqa: PLC0415 - idem
 
     limits = httpx.Limits(
         max_connections=max_concurrency,
@@ -168,7 +168,7 @@ def build_wire(
     return HttpxWire(
         httpx.AsyncClient(
             base_url=base_url,
-            auth=JWTAuth(credentials),
+            auth=credentials.auth(),
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=connect),
             follow_redirects=False,

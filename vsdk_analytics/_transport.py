@@ -74,7 +74,7 @@ def classify_transport_error(exc: BaseException) -> FailureKind:  # noqa: PLR091
     'refused'
     """
     # httpx's exceptions can only come from httpx: never loaded, never raised
-    loaded: object = sys.modules.get("httpx")
+    hx: Any = sys.modules.get("httpx")
     seen: set[int] = set()
     current: BaseException | None = exc
     timeout = False
@@ -92,7 +92,7 @@ def classify_transport_error(exc: BaseException) -> FailureKind:  # noqa: PLR091
         if (
             name in {"ServerDisconnectedError", "ClientPayloadError"}
             or isinstance(current, (ConnectionResetError, BrokenPipeError))
-            or (loaded is not None and isinstance(current, _httpx().RemoteProtocolError))
+            or (hx is not None and isinstance(current, hx.RemoteProtocolError))
         ):
             return "dropped"
         if isinstance(current, (TimeoutError, asyncio.TimeoutError)) or name in {
@@ -103,20 +103,13 @@ def classify_transport_error(exc: BaseException) -> FailureKind:  # noqa: PLR091
         current = current.__cause__ or current.__context__
     if timeout:
         return "timeout"
-    if loaded is None:
+    if hx is None:
         return "other"
-    hx = _httpx()
     if isinstance(exc, (hx.ReadError, hx.WriteError)):
         return "dropped"
     if isinstance(exc, hx.TimeoutException) and not isinstance(exc, hx.ConnectTimeout):
         return "timeout"
     return "other"
-
-
-def _httpx() -> Any:
-    import httpx  # noqa: PLC0415 - already loaded (checked by the caller)
-
-    return httpx
 
 
 @dataclass(slots=True)
