@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -75,7 +76,6 @@ def test_bi_profile_types_for_pyarrow(tmp_path: Path, frame: pl.DataFrame) -> No
     schema = parquet.schema_arrow
     assert schema.names == SESSIONS_SCHEMA.names()
     for field in schema:
-        assert not pa.types.is_large_string(field.type), field
         assert not pa.types.is_string_view(field.type), field
         assert not pa.types.is_dictionary(field.type), field
         assert not pa.types.is_nested(field.type), field
@@ -83,8 +83,8 @@ def test_bi_profile_types_for_pyarrow(tmp_path: Path, frame: pl.DataFrame) -> No
             assert field.type == pa.timestamp("us", tz="UTC")
         elif field.name == "duration_s":
             assert field.type == pa.float64()
-        else:
-            assert field.type == pa.string(), field
+        else:  # the Arrow schema Polars stores: large_string (pandas reads it as str)
+            assert field.type == pa.large_string(), field
     for i in range(parquet.metadata.num_columns):
         column = parquet.schema.column(i)
         if column.name in TIME_COLUMNS:
@@ -97,35 +97,41 @@ def test_bi_profile_types_for_pyarrow(tmp_path: Path, frame: pl.DataFrame) -> No
         if column.name in STRING_COLUMNS or column.name == "webhook_events":
             assert column.physical_type == "BYTE_ARRAY"
             assert column.logical_type.type == "STRING"
-    assert b"ARROW:schema" not in (parquet.metadata.metadata or {})
+            assert column.converted_type == "UTF8"
+    assert parquet.metadata.num_row_groups == 1
     row_group = parquet.metadata.row_group(0)
     assert {row_group.column(i).compression for i in range(row_group.num_columns)} == {"SNAPPY"}
+    assert all(row_group.column(i).statistics is not None for i in range(row_group.num_columns))
 
 
 @pytest.mark.parametrize("profile", ["bi", "native"])
-def test_large_strings_write_the_same_bytes_as_plain_strings(
+def test_streamed_and_whole_files_show_one_schema(
     tmp_path: Path, frame: pl.DataFrame, profile: str
 ) -> None:
-    """The writers skip the cast to ``string``: without a stored Arrow schema it changes
-    nothing in the file, so every byte must be the same as with the cast."""
-    written = []
-    for plain in (False, True):
-        table = to_arrow(frame, profile, plain=plain)
-        path = tmp_path / f"{plain}.parquet"
-        writer = open_writer(path, table.schema, "snappy")
-        writer.write_table(table)
-        writer.close()
-        written.append(path.read_bytes())
-    assert pa.types.is_large_string(to_arrow(frame, profile).schema.field("session_id").type)
-    assert written[0] == written[1]
+    """`fetch -o` writes row groups with pyarrow, `write_parquet` whole files with Polars:
+    readers must not be able to tell them apart (one Arrow schema, one Parquet schema,
+    the same values), or a dataset mixing both fails to unify in pyarrow."""
+    whole = write_parquet(frame, tmp_path / "whole.parquet", profile=profile)
+    table = to_arrow(frame, profile)
+    streamed = tmp_path / "streamed.parquet"
+    writer = open_writer(streamed, table.schema, "snappy")
+    writer.write_table(table)
+    writer.close()
+    left, right = pq.ParquetFile(whole), pq.ParquetFile(streamed)
+    assert left.schema_arrow.remove_metadata() == right.schema_arrow.remove_metadata()
+    assert left.schema.equals(right.schema)
+    assert pq.read_table(whole).drop_columns([]).equals(pq.read_table(streamed))
+    both = pa.dataset.dataset([str(whole), str(streamed)], format="parquet").to_table()
+    assert both.num_rows == 2 * frame.height
 
 
 def test_native_profile_keeps_the_event_list(tmp_path: Path, frame: pl.DataFrame) -> None:
     target = write_parquet(frame, tmp_path / "s.parquet", profile="native")
     schema = arrow_schema(target)
-    assert pa.types.is_list(schema.field("webhook_events").type)
-    assert schema.field("webhook_events").type.value_type == pa.string()
-    assert all(schema.field(n).type == pa.string() for n in STRING_COLUMNS)
+    assert schema.field("webhook_events").type == pa.large_list(
+        pa.field("element", pa.large_string())
+    )
+    assert all(schema.field(n).type == pa.large_string() for n in STRING_COLUMNS)
     row_group = pq.ParquetFile(target).metadata.row_group(0)
     assert row_group.column(0).compression == "ZSTD"
 
@@ -313,6 +319,7 @@ def test_file_metadata(
     metadata = pl.read_parquet_metadata(target)
     written_at = metadata.pop("vsdk_analytics.written_at")
     assert written_at.endswith("Z")
+    assert metadata.pop("ARROW:schema")  # the writer's own key; every other key is ours
     assert metadata == {
         "vsdk_analytics.version": expected_version(),
         "vsdk_analytics.schema_version": str(SCHEMA_VERSION),

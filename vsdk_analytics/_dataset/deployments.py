@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import polars as pl
 
@@ -82,17 +82,6 @@ class DeploymentsRefresh:
         )
 
 
-def _arrow(frame: pl.DataFrame) -> Any:
-    import pyarrow as pa  # noqa: PLC0415 - pyarrow loads only when writing
-
-    instant = pa.timestamp("us", tz="UTC")
-    fields = [
-        pa.field(name, instant if isinstance(dtype, pl.Datetime) else pa.string())
-        for name, dtype in DEPLOYMENTS_SCHEMA.items()
-    ]
-    return frame.select(DEPLOYMENTS_SCHEMA.names()).to_arrow().cast(pa.schema(fields))
-
-
 def write_deployments(
     root: Path,
     deployments: pl.DataFrame,
@@ -117,7 +106,8 @@ def write_deployments(
     }
     temporary = temporary_name(target)
     try:
-        write_file(_arrow(deployments), temporary, codec(profile, None), metadata)
+        rows = deployments.select(DEPLOYMENTS_SCHEMA.names())
+        write_file(rows, temporary, codec(profile, None), metadata)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -24,9 +24,9 @@ from .files import (
     PART_FILE,
     START_DATE,
     codec,
+    file_frame,
     fsync_dir,
     temporary_name,
-    to_arrow,
     write_file,
 )
 from .lock import DatasetLock
@@ -61,7 +61,7 @@ def write_partition(
     temporary = temporary_name(target)
     file_metadata = {**metadata, f"{META}rows": str(rows.height)}
     try:
-        write_file(to_arrow(rows, profile), temporary, codec(profile, None), file_metadata)
+        write_file(file_frame(rows, profile), temporary, codec(profile, None), file_metadata)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)

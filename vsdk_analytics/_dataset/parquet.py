@@ -53,12 +53,12 @@ from .files import (
     check_partition_values,
     check_schema,
     codec,
+    file_frame,
     fsync_dir,
     hive_value,
     partition_columns,
     provenance_metadata,
     temporary_name,
-    to_arrow,
     write_file,
 )
 from .info import parquet_info
@@ -190,7 +190,7 @@ def write_parquet(
             )
         else:
             file_metadata = {**metadata, f"{META}rows": str(data.height)}
-            write_file(to_arrow(data, profile), temporary, compression_codec, file_metadata)
+            write_file(file_frame(data, profile), temporary, compression_codec, file_metadata)
         swap_into_place(temporary, target, overwrite=overwrite)
     except BaseException:
         _remove(temporary)
@@ -238,7 +238,7 @@ def _write_dataset(
         file = root / relative
         file.parent.mkdir(parents=True, exist_ok=True)
         file_metadata = {**metadata, f"{META}rows": str(part.height)}
-        write_file(to_arrow(part, profile), file, compression, file_metadata)
+        write_file(file_frame(part, profile), file, compression, file_metadata)
     for directory in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
         fsync_dir(directory)
     fsync_dir(root)

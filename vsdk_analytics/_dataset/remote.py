@@ -17,7 +17,7 @@ import polars as pl
 
 from vsdk_analytics._errors import ConfigurationError, DatasetConflictError
 
-from .files import META, parquet_bytes, to_arrow
+from .files import META, file_frame, parquet_bytes
 from .location import ObjectLocation
 from .state import STATE_FILE
 
@@ -128,7 +128,7 @@ def write_remote(
     )
     if isinstance(parts, pl.DataFrame):
         file_metadata = {**metadata, f"{META}rows": str(parts.height)}
-        data = parquet_bytes(to_arrow(parts, profile), compression, file_metadata)
+        data = parquet_bytes(file_frame(parts, profile), compression, file_metadata)
         try:
             location.put(data, create=overwrite is False or not replaced)
         except FileExistsError:
@@ -140,6 +140,6 @@ def write_remote(
     for relative, part in parts:
         file_metadata = {**metadata, f"{META}rows": str(part.height)}
         target = location.child(relative)
-        target.put(parquet_bytes(to_arrow(part, profile), compression, file_metadata))
+        target.put(parquet_bytes(file_frame(part, profile), compression, file_metadata))
         written.add(target.key)
     location.delete([key for key in replaced if key not in written])
