@@ -7,6 +7,7 @@ tests; the file is read back with Polars (and pyarrow for its row groups).
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 import vsdk_analytics as va
 from vsdk_analytics._batches import PageBatcher
+from vsdk_analytics._dataset.stream import ParquetStream
 from vsdk_analytics.testing import FakeServer
 
 
@@ -94,6 +96,69 @@ def test_a_revoked_key_leaves_no_file_and_no_temporary(tmp_path: Path) -> None:
         va.fetch_sessions_to_parquet(
             target, server.credentials(), base_url=server.url, batch_rows=30
         )
+    assert _files(tmp_path) == []
+
+
+def test_batches_are_written_off_the_event_loop_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch is written on the writer thread, never two at once, in list order."""
+    calls: list[tuple[str, int, int]] = []
+    active = []
+    original = ParquetStream.write
+
+    def write(self: ParquetStream, frame: pl.DataFrame) -> None:
+        active.append(1)
+        calls.append((threading.current_thread().name, len(active), frame.height))
+        try:
+            original(self, frame)
+        finally:
+            active.pop()
+
+    monkeypatch.setattr(ParquetStream, "write", write)
+    target = tmp_path / "sessions.parquet"
+    with FakeServer(sessions=1_500, max_per_page=50) as server:
+        va.fetch_sessions_to_parquet(  # one request at a time: batches of exactly 200
+            target,
+            server.credentials(),
+            base_url=server.url,
+            batch_rows=200,
+            max_concurrency=1,
+            progress=False,
+        )
+        frame = va.fetch_sessions(server.credentials(), base_url=server.url, progress=False)
+    assert [rows for _, _, rows in calls] == [200] * 7 + [100]
+    assert {name.split("_")[0] for name, _, _ in calls} == {"vsdk-analytics-writer"}
+    assert {at_once for _, at_once, _ in calls} == {1}
+    assert va.read_parquet(target).equals(frame)
+
+
+@pytest.mark.parametrize("failing_call", [1, 3])
+def test_a_write_that_fails_ends_the_fetch_with_its_error_and_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> None:
+    """A full disk on a batch (the last one, or one in the middle) is raised, not lost on
+    the writer thread, and leaves neither the file nor its temporary behind."""
+    calls = []
+    original = ParquetStream.write
+
+    def write(self: ParquetStream, frame: pl.DataFrame) -> None:
+        calls.append(frame.height)
+        if len(calls) == failing_call:
+            raise OSError(28, "No space left on device")
+        original(self, frame)
+
+    monkeypatch.setattr(ParquetStream, "write", write)
+    target = tmp_path / "sessions.parquet"
+    batch_rows = 1_000 if failing_call == 1 else 100  # 1: the only batch is the last
+    with (
+        FakeServer(sessions=800, max_per_page=50) as server,
+        pytest.raises(OSError, match="No space left"),
+    ):
+        va.fetch_sessions_to_parquet(
+            target, server.credentials(), base_url=server.url, batch_rows=batch_rows
+        )
+    assert len(calls) >= failing_call
     assert _files(tmp_path) == []
 
 

@@ -1,7 +1,8 @@
 """A Parquet file written batch by batch: a fetch streams into it without holding every row.
 
 `fetch_sessions_to_parquet` fetches every session straight into one file this way (the
-CLI's ``fetch -o``): memory holds about one batch, whatever the size of the history.
+CLI's ``fetch -o``): memory holds about one batch, whatever the size of the history, and
+each batch is encoded and written on a writer thread while the next is fetched.
 
 `ParquetStream` writes each batch of sessions as row groups of one file, under a hidden
 temporary name beside the target, with the same profiles, types and metadata as
@@ -27,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib
 import os
 from datetime import datetime, timezone
@@ -185,6 +187,43 @@ class ParquetStream:
             self._temporary.unlink(missing_ok=True)
 
 
+class _Writes:
+    """`ParquetStream.write` on one worker thread, a batch at a time, in order.
+
+    A fetch's event loop is its bottleneck; encoding and compressing a batch on it
+    (0.35-0.46 s of a 3 s fetch of 200,000 sessions at 100 per page) stopped it reading
+    pages. `write` hands a batch to the thread once the previous one is written (waiting
+    if need be, so at most one batch is being written while the next is gathered), and
+    raises an earlier write's error; `close` waits for the last write.
+    """
+
+    def __init__(self, out: ParquetStream) -> None:
+        self._out = out
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="vsdk-analytics-writer"
+        )
+        self._last: concurrent.futures.Future[None] | None = None
+
+    def write(self, frame: pl.DataFrame) -> None:
+        self._wait()
+        self._last = self._pool.submit(self._out.write, frame)
+
+    def _wait(self) -> None:
+        last, self._last = self._last, None
+        if last is not None:
+            last.result()
+
+    def close(self, *, failed: bool = False) -> None:
+        """Wait for the last write (its error is raised unless the fetch ``failed``)."""
+        try:
+            self._wait()
+        except Exception:
+            if not failed:
+                raise
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 async def fetch_sessions_to_parquet_async(
     path: str | os.PathLike[str],
     credentials: Credentials | None = None,
@@ -233,16 +272,22 @@ async def fetch_sessions_to_parquet_async(
             # the writer's imports (pyarrow and numpy, about 0.15 s) load on a worker while
             # the first pages are in flight, not after the first batch is ready
             warm = asyncio.get_running_loop().run_in_executor(None, _load_writer)
-            stats = await client.stream_sessions(
-                out.write,
-                per_page=per_page,
-                batch_rows=batch_rows,
-                progress=progress,
-                strict=strict,
-                since=window.since,
-                until=window.until,
-                allow_incomplete=allow_incomplete,
-            )
+            writes = _Writes(out)
+            try:
+                stats = await client.stream_sessions(
+                    writes.write,
+                    per_page=per_page,
+                    batch_rows=batch_rows,
+                    progress=progress,
+                    strict=strict,
+                    since=window.since,
+                    until=window.until,
+                    allow_incomplete=allow_incomplete,
+                )
+            except BaseException:
+                writes.close(failed=True)  # before the file is aborted under it
+                raise
+            writes.close()
             await warm
             out.commit()
     return stats
