@@ -125,6 +125,30 @@ def test_streamed_and_whole_files_show_one_schema(
     assert both.num_rows == 2 * frame.height
 
 
+def test_files_of_earlier_builds_and_new_ones_read_together(
+    tmp_path: Path, frame: pl.DataFrame
+) -> None:
+    """Earlier builds wrote plain ``string`` and no Arrow schema; a directory holding such
+    a file and a new one (``large_string`` stored) reads whole in pyarrow and Polars."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    old = to_arrow(frame, "bi", plain=True)
+    pq.write_table(old, folder / "a-old.parquet", store_schema=False)
+    write_parquet(frame, folder / "b-new.parquet")
+    for order in (["a-old", "b-new"], ["b-new", "a-old"]):
+        paths = [str(folder / f"{name}.parquet") for name in order]
+        table = pa.dataset.dataset(paths, format="parquet").to_table()
+        assert table.num_rows == 2 * frame.height
+        assert table.column("session_id").null_count == 2 * frame["session_id"].null_count()
+    both = pl.scan_parquet(folder / "*.parquet").collect()
+    assert both.height == 2 * frame.height
+    assert (
+        both.get_column("session_id")
+        .sort()
+        .equals(pl.concat([frame, frame]).get_column("session_id").sort())
+    )
+
+
 def test_native_profile_keeps_the_event_list(tmp_path: Path, frame: pl.DataFrame) -> None:
     target = write_parquet(frame, tmp_path / "s.parquet", profile="native")
     schema = arrow_schema(target)
