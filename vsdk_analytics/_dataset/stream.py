@@ -27,7 +27,6 @@ Examples
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import importlib
 import os
@@ -194,7 +193,9 @@ class _Writes:
     (0.35-0.46 s of a 3 s fetch of 200,000 sessions at 100 per page) stopped it reading
     pages. `write` hands a batch to the thread once the previous one is written (waiting
     if need be, so at most one batch is being written while the next is gathered), and
-    raises an earlier write's error; `close` waits for the last write.
+    raises an earlier write's error; `close` waits for the last write. The thread first
+    loads the writer's imports (pyarrow and numpy, about 0.15 s), while the first pages
+    are in flight rather than after the first batch is ready.
     """
 
     def __init__(self, out: ParquetStream) -> None:
@@ -202,7 +203,9 @@ class _Writes:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="vsdk-analytics-writer"
         )
-        self._last: concurrent.futures.Future[None] | None = None
+        self._last: concurrent.futures.Future[Any] | None = self._pool.submit(
+            importlib.import_module, "pyarrow.parquet"
+        )
 
     def write(self, frame: pl.DataFrame) -> None:
         self._wait()
@@ -269,9 +272,6 @@ async def fetch_sessions_to_parquet_async(
             overwrite=overwrite,
             provenance=provenance,
         ) as out:
-            # the writer's imports (pyarrow and numpy, about 0.15 s) load on a worker while
-            # the first pages are in flight, not after the first batch is ready
-            warm = asyncio.get_running_loop().run_in_executor(None, _load_writer)
             writes = _Writes(out)
             try:
                 stats = await client.stream_sessions(
@@ -288,13 +288,8 @@ async def fetch_sessions_to_parquet_async(
                 writes.close(failed=True)  # before the file is aborted under it
                 raise
             writes.close()
-            await warm
             out.commit()
     return stats
-
-
-def _load_writer() -> None:
-    importlib.import_module("pyarrow.parquet")
 
 
 def fetch_sessions_to_parquet(
