@@ -683,7 +683,7 @@ def markdown(rows: Sequence[Row], config: Config, command: str) -> str:
         "- peak RSS: the child's own high-water mark (`VmHWM` of `/proc/self/status`), read "
         "before that dump (`ru_maxrss` would include the parent's peak: Linux carries it "
         "over fork and exec).",
-        "- fetch-only s: `FetchStats.seconds` of `fetch_with_stats` (ours only).",
+        "- fetch-only s: `FetchStats.seconds` of `Client.fetch_sessions_with_stats` (ours only).",
         "- ids: every run's session ids against the fake's ground truth "
         "(`SessionStore.generate(n, seed=0)`); anything but an exact match is FAILED.",
         "- dlt: `rest_api_source` with a `page_number` paginator (`base_page=1`, "

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests._fetching import fetch_with_stats
 from vsdk_analytics import (
     SESSIONS_SCHEMA,
     AuthenticationError,
@@ -24,7 +25,6 @@ from vsdk_analytics import (
     fetch_sessions,
     fetch_sessions_async,
 )
-from vsdk_analytics._api import fetch_with_stats
 
 SECRET = "unit-test-secret-unit-test-secret-0123"
 CREDS = Credentials(api_key="unit-key", secret=SECRET)

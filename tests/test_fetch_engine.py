@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 import vsdk_analytics as va
-from vsdk_analytics._api import fetch_with_stats
+from tests._fetching import fetch_with_stats
 from vsdk_analytics.testing import FAKE_API_KEY, FAKE_SECRET, FakeServer, no_backoff
 
 pytestmark = pytest.mark.integration

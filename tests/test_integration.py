@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 import vsdk_analytics as va
-from vsdk_analytics._api import fetch_with_stats
+from tests._fetching import fetch_with_stats
 from vsdk_analytics.testing import FakeServer
 
 pytestmark = pytest.mark.integration

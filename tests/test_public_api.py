@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+import pydoc
 import re
 
 import vsdk_analytics
@@ -60,9 +61,10 @@ def test_every_public_error_is_a_videosdk_error() -> None:
 
 # -- the entry points cannot drift apart ---------------------------------------------
 #
-# Each entry point spells its parameters out (for IDEs, `help()` and the API reference)
-# rather than taking **options; these tests make the copies one definition in effect:
-# a parameter added, renamed, retyped or given another default in one place fails here.
+# A sync entry point is its async twin run synchronously (`_sync.blocking`, the Client's
+# `_blocking_method`): its parameters are the twin's, written once. What is written
+# twice is a function's parameters and the client's (a function opens a client and
+# calls its method); the last test holds those equal.
 
 _TWINS = [
     (getattr(vsdk_analytics, name), getattr(vsdk_analytics, f"{name}_async"))
@@ -86,21 +88,37 @@ def _params(func: object, *, skip: int = 0) -> list[tuple[str, object, object, o
     ]
 
 
-def test_every_sync_function_has_its_async_twins_parameters() -> None:
+def test_every_sync_function_is_its_async_twin_run_synchronously() -> None:
     assert len(_TWINS) >= 5
     for sync, asyn in _TWINS:
         assert inspect.iscoroutinefunction(asyn), asyn.__name__
         assert not inspect.iscoroutinefunction(sync), sync.__name__
+        assert sync.__wrapped__ is asyn, sync.__name__  # one signature, the twin's
         assert _params(sync) == _params(asyn), sync.__name__
+        assert sync.__module__ == asyn.__module__, sync.__name__
+        assert sync.__doc__ and sync.__doc__ != asyn.__doc__, sync.__name__
 
 
-def test_client_and_async_client_take_the_same_options_and_methods() -> None:
-    assert _params(vsdk_analytics.Client.__init__) == _params(vsdk_analytics.AsyncClient.__init__)
+def test_client_methods_are_the_async_clients_run_on_its_thread() -> None:
+    sync_init = vsdk_analytics.Client.__init__
+    assert sync_init.__wrapped__ is vsdk_analytics.AsyncClient.__init__  # type: ignore[attr-defined]
+    assert _params(vsdk_analytics.Client) == _params(vsdk_analytics.AsyncClient)
     assert _CLIENT_METHODS
     for name in _CLIENT_METHODS:
         sync = getattr(vsdk_analytics.Client, name)
         asyn = getattr(vsdk_analytics.AsyncClient, name)
+        assert sync.__name__ == name and sync.__doc__, name
         assert _params(sync) == _params(asyn), name
+        if name != "iter_pages":  # it collects the async iterator: written out
+            assert sync.__wrapped__ is asyn, name
+
+
+def test_sync_twins_show_their_parameters_in_help() -> None:
+    text = pydoc.render_doc(vsdk_analytics.fetch_sessions)
+    assert "per_page: 'int' = 100" in text
+    assert "Fetch every AI deployment session" in text
+    text = pydoc.render_doc(vsdk_analytics.Client.stream_sessions)
+    assert "batch_rows" in text and "on_batch" in text
 
 
 def test_functions_share_the_clients_options_and_methods_parameters() -> None:

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import vsdk_analytics as va
-from vsdk_analytics._api import fetch_with_stats
+from tests._fetching import fetch_with_stats
 from vsdk_analytics._http import build_wire, resolve_base_url
 from vsdk_analytics._httpx_wire import HttpxWire
 from vsdk_analytics._retry import set_backoff_scale

@@ -12,6 +12,7 @@ beside ``mkdocs.yml``, so the site never shows a version the package does not ha
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ def _project(pyproject: Path) -> dict[str, Any]:
     """The ``[project]`` table of ``pyproject.toml`` (only ``version`` without tomllib)."""
     text = pyproject.read_text(encoding="utf-8")
     try:
-        import tomllib  # noqa: PLC0415 - Python 3.11+
+        tomllib = importlib.import_module("tomllib")  # Python 3.11+
     except ImportError:  # Python 3.10: the version line is enough
         match = _VERSION.search(text)
         return {"version": match.group(1)} if match else {}

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
         VideoSDKError,
         VideoSDKWarning,
     )
+    from ._fetch import FetchStats
     from ._helpers import (
         data_quality,
         duration_distribution,
@@ -145,6 +146,7 @@ _EXPORTS: dict[str, str] = {
     "tag_counts": "_helpers",
     "unnest_metadata": "_helpers",
     "webhook_coverage": "_helpers",
+    "FetchStats": "_fetch",
     "normalize_sessions": "_normalize",
     "FetchProgress": "_progress",
     "SCHEMA_VERSION": "_schema",
@@ -171,6 +173,7 @@ __all__ = [
     "DatasetConflictError",
     "DeploymentsPage",
     "FetchProgress",
+    "FetchStats",
     "IncompleteFetchError",
     "NotFoundError",
     "PermissionDeniedError",

@@ -1,8 +1,8 @@
-"""The public fetch entry points: `fetch_sessions_async` and its sync twin.
+"""The public fetch functions: each async one opens a short-lived `AsyncClient`.
 
-Both resolve configuration (credentials from the environment when not given,
-the base URL policy), validate arguments, and hand over to the page fetcher.
-The sync function wraps the async one (`run_sync`); there is one implementation.
+The client resolves the configuration (credentials from the environment when not
+given, the base URL policy) and validates the arguments. Each sync function is its
+async twin run by `vsdk_analytics._sync.blocking`: one implementation, one signature.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import polars as pl
 from ._client import AsyncClient
 from ._constants import DEFAULT_MAX_CONCURRENCY, DEFAULT_PER_PAGE, MAX_RETRIES, READ_TIMEOUT_SECONDS
 from ._credentials import Credentials
-from ._fetch import FetchStats
 from ._http import TransportName
 from ._progress import ProgressArg
-from ._sync import run_sync
+from ._sync import blocking
 
 if TYPE_CHECKING:
     import httpx
@@ -30,45 +29,7 @@ __all__ = [
     "fetch_session_async",
     "fetch_sessions",
     "fetch_sessions_async",
-    "fetch_with_stats",
 ]
-
-# fetch_with_stats keeps its name for the CLI and benchmarks; Client.fetch_sessions_with_stats
-# is the public way to get the stats.
-
-
-async def fetch_with_stats(
-    credentials: Credentials | None = None,
-    *,
-    base_url: str | None = None,
-    per_page: int = DEFAULT_PER_PAGE,
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-    progress: ProgressArg = None,
-    strict: bool = False,
-    max_retries: int = MAX_RETRIES,
-    timeout: float = READ_TIMEOUT_SECONDS,
-    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    allow_incomplete: bool = False,
-) -> tuple[pl.DataFrame, FetchStats]:
-    """`fetch_sessions_async`, also returning the fetch's `FetchStats` (a short-lived client)."""
-    async with AsyncClient(
-        credentials,
-        base_url=base_url,
-        max_concurrency=max_concurrency,
-        max_retries=max_retries,
-        timeout=timeout,
-        transport=transport,
-    ) as client:
-        return await client.fetch_sessions_with_stats(
-            per_page=per_page,
-            progress=progress,
-            strict=strict,
-            since=since,
-            until=until,
-            allow_incomplete=allow_incomplete,
-        )
 
 
 async def fetch_sessions_async(
@@ -91,38 +52,26 @@ async def fetch_sessions_async(
     Same arguments and result as `fetch_sessions`; ``await`` it in a
     notebook cell or an async application.
     """
-    frame, _ = await fetch_with_stats(
+    async with AsyncClient(
         credentials,
         base_url=base_url,
-        per_page=per_page,
         max_concurrency=max_concurrency,
-        progress=progress,
-        strict=strict,
         max_retries=max_retries,
         timeout=timeout,
         transport=transport,
-        since=since,
-        until=until,
-        allow_incomplete=allow_incomplete,
-    )
-    return frame
+    ) as client:
+        return await client.fetch_sessions(
+            per_page=per_page,
+            progress=progress,
+            strict=strict,
+            since=since,
+            until=until,
+            allow_incomplete=allow_incomplete,
+        )
 
 
-def fetch_sessions(
-    credentials: Credentials | None = None,
-    *,
-    base_url: str | None = None,
-    per_page: int = DEFAULT_PER_PAGE,
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-    progress: ProgressArg = None,
-    strict: bool = False,
-    max_retries: int = MAX_RETRIES,
-    timeout: float = READ_TIMEOUT_SECONDS,
-    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    allow_incomplete: bool = False,
-) -> pl.DataFrame:
+@blocking(fetch_sessions_async)
+def fetch_sessions() -> None:
     """Fetch every AI deployment session of the account as a typed Polars frame.
 
     Pages are fetched concurrently (page 1 first, for the totals), retried on
@@ -198,22 +147,6 @@ def fetch_sessions(
     >>> frame.schema == SESSIONS_SCHEMA
     True
     """
-    return run_sync(
-        lambda: fetch_sessions_async(
-            credentials,
-            base_url=base_url,
-            per_page=per_page,
-            max_concurrency=max_concurrency,
-            progress=progress,
-            strict=strict,
-            max_retries=max_retries,
-            timeout=timeout,
-            transport=transport,
-            since=since,
-            until=until,
-            allow_incomplete=allow_incomplete,
-        )
-    )
 
 
 async def fetch_session_async(
@@ -238,16 +171,8 @@ async def fetch_session_async(
         return await client.fetch_session(session_id, strict=strict)
 
 
-def fetch_session(
-    session_id: str,
-    credentials: Credentials | None = None,
-    *,
-    base_url: str | None = None,
-    strict: bool = False,
-    max_retries: int = MAX_RETRIES,
-    timeout: float = READ_TIMEOUT_SECONDS,
-    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-) -> pl.DataFrame:
+@blocking(fetch_session_async)
+def fetch_session() -> None:
     """Fetch one session by id from ``GET /ai/v1/ai-deployment-sessions/{sessionId}``.
 
     Returns a one-row frame with `SESSIONS_SCHEMA`. That endpoint returns no
@@ -259,17 +184,6 @@ def fetch_session(
     NotFoundError
         The API does not know the id.
     """
-    return run_sync(
-        lambda: fetch_session_async(
-            session_id,
-            credentials,
-            base_url=base_url,
-            strict=strict,
-            max_retries=max_retries,
-            timeout=timeout,
-            transport=transport,
-        )
-    )
 
 
 async def fetch_deployments_async(
@@ -296,17 +210,8 @@ async def fetch_deployments_async(
         )
 
 
-def fetch_deployments(
-    credentials: Credentials | None = None,
-    *,
-    base_url: str | None = None,
-    per_page: int = DEFAULT_PER_PAGE,
-    strict: bool = False,
-    allow_incomplete: bool = False,
-    max_retries: int = MAX_RETRIES,
-    timeout: float = READ_TIMEOUT_SECONDS,
-    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-) -> pl.DataFrame:
+@blocking(fetch_deployments_async)
+def fetch_deployments() -> None:
     """Every AI deployment of the account, from ``GET /ai/v1/ai-deployments``.
 
     Sessions carry only ``deployment_id``; this list has the names (and tags,
@@ -335,15 +240,3 @@ def fetch_deployments(
     >>> set(sessions["deployment_id"]) <= set(deployments["deployment_id"])
     True
     """
-    return run_sync(
-        lambda: fetch_deployments_async(
-            credentials,
-            base_url=base_url,
-            per_page=per_page,
-            strict=strict,
-            allow_incomplete=allow_incomplete,
-            max_retries=max_retries,
-            timeout=timeout,
-            transport=transport,
-        )
-    )

@@ -74,22 +74,40 @@ batch behind peaked at 512 MB and 2 at 520 MB, before the writer thread existed)
 
 @dataclass(slots=True)
 class FetchStats:
-    """What a fetch did: requests, retries, pages, and what the server said."""
+    """What a fetch did: requests, retries, pages, and what the server said.
+
+    Returned by `Client.fetch_sessions_with_stats`, `Client.stream_sessions` and
+    `fetch_sessions_to_parquet`.
+    """
 
     per_page: int = 0
+    """The page size served (the rows of page 1), which paging used."""
     total_items_at_start: int | None = None
+    """``pageInfo.totalItems`` of the first answer (None: the server sent none)."""
     total_items_at_end: int | None = None
+    """``pageInfo.totalItems`` of the last answer."""
     pages: int = 0
     """Page requests sent (once each; retries are counted in `retries`)."""
     requests: int = 0
+    """HTTP requests sent, retries included."""
     retries: int = 0
+    """Requests sent again after a transient failure."""
     throttled: int = 0
+    """429 answers."""
     stitches: int = 0
+    """Requests beyond the main pages (stitches, probes, second readings) that proved
+    the pages link up."""
     peak_in_flight: int = 0
+    """Most requests in flight at once."""
     final_concurrency: int = 0
+    """The adaptive concurrency limit at the end."""
     fast_pages: int = 0
+    """Pages decoded by the fast path (the rest went through the exact one)."""
     early_stop: bool = False
+    """Whether paging could stop at ``since`` (it was given and the pages came newest
+    first)."""
     sessions: int = 0
+    """Sessions returned (or written)."""
     seconds: float = 0.0
     """Wall time of the whole fetch."""
     decode_seconds: float = 0.0
@@ -99,6 +117,7 @@ class FetchStats:
     """Time assembling the pages into the final frame after the last answer (the chunks
     still being assembled, then one deduplicating sort)."""
     problems: list[Problem] = field(default_factory=list)
+    """Values that did not fit the schema (each also reported by a warning)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["LoopThread", "run_sync"]
+__all__ = ["LoopThread", "blocking", "dress", "run_sync"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -30,6 +32,42 @@ def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except RuntimeError:
         return asyncio.run(factory())
     return _run_in_thread(factory)
+
+
+def blocking(
+    twin: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[[Callable[[], None]], Callable[P, T]]:
+    """Decorate a docstring-only ``def name() -> None`` to be ``twin`` run with `run_sync`.
+
+    The result takes ``twin``'s parameters (``__wrapped__`` is ``twin``) and keeps the
+    decorated function's name, module and docstring::
+
+        @blocking(fetch_sessions_async)
+        def fetch_sessions() -> None:
+            "Fetch every session ... (the sync entry point's docstring)"
+    """
+
+    def decorate(documented: Callable[[], None]) -> Callable[P, T]:
+        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            return run_sync(lambda: twin(*args, **kwargs))
+
+        return dress(call, signature=twin, documented=documented)
+
+    return decorate
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def dress(call: F, *, signature: Callable[..., Any], documented: Callable[..., Any]) -> F:
+    """``call`` with ``signature``'s parameters and ``documented``'s name, module and doc.
+
+    ``call.__wrapped__`` is ``signature``, which `inspect.signature` and ``help()`` follow.
+    """
+    functools.update_wrapper(call, signature)
+    for name in ("__name__", "__qualname__", "__module__", "__doc__"):
+        setattr(call, name, getattr(documented, name))
+    return call
 
 
 def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -2,7 +2,8 @@
 
 The pool, the token and the learned rate limit survive between calls, and the calls work
 the same in a script and inside Jupyter's running loop (`vsdk_analytics._sync.LoopThread`).
-Every method spells out its `AsyncClient` twin's parameters (a test holds them equal).
+Each method is its `AsyncClient` twin run on that thread, with the twin's parameters
+(`_blocking_method`); only `iter_pages`, which collects, is written out.
 
 Examples
 --------
@@ -20,30 +21,58 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import polars as pl
 
 from ._client import AsyncClient
 from ._constants import (
-    DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PER_PAGE,
-    MAX_RETRIES,
-    READ_TIMEOUT_SECONDS,
-    STREAM_BATCH_ROWS,
 )
-from ._credentials import Credentials
-from ._fetch import FetchStats
-from ._http import TransportName
-from ._progress import ProgressArg
-from ._sync import LoopThread
+from ._sync import LoopThread, dress
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = ["Client"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _options_of(
+    make: Callable[P, AsyncClient],
+) -> Callable[[Callable[[Client, AsyncClient], None]], Callable[Concatenate[Client, P], None]]:
+    """``Client.__init__`` takes `AsyncClient`'s parameters and keeps the client it makes."""
+
+    def decorate(
+        keep: Callable[[Client, AsyncClient], None],
+    ) -> Callable[Concatenate[Client, P], None]:
+        def init(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> None:
+            keep(self, make(*args, **kwargs))
+
+        return dress(init, signature=AsyncClient.__init__, documented=keep)
+
+    return decorate
+
+
+def _blocking_method(
+    twin: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]],
+) -> Callable[[Callable[[Client], None]], Callable[Concatenate[Client, P], T]]:
+    """Decorate a docstring-only method to run ``twin`` on the client's loop thread.
+
+    The method takes ``twin``'s parameters (``__wrapped__`` is ``twin``) and keeps the
+    decorated method's name and docstring; the API reference shows them too
+    (``tools/griffe_twins.py``).
+    """
+
+    def decorate(documented: Callable[[Client], None]) -> Callable[Concatenate[Client, P], T]:
+        def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return self._run(twin(self._async, *args, **kwargs))
+
+        return dress(call, signature=twin, documented=documented)
+
+    return decorate
 
 
 class Client:
@@ -54,26 +83,9 @@ class Client:
     pool, one token and one learned rate limit between calls.
     """
 
-    def __init__(
-        self,
-        credentials: Credentials | None = None,
-        *,
-        base_url: str | None = None,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        max_requests_per_second: float | None = None,
-        max_retries: int = MAX_RETRIES,
-        timeout: float = READ_TIMEOUT_SECONDS,
-        transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-    ) -> None:
-        self._async = AsyncClient(
-            credentials,
-            base_url=base_url,
-            max_concurrency=max_concurrency,
-            max_requests_per_second=max_requests_per_second,
-            max_retries=max_retries,
-            timeout=timeout,
-            transport=transport,
-        )
+    @_options_of(AsyncClient)
+    def __init__(self, client: AsyncClient) -> None:
+        self._async = client
         self._thread: LoopThread | None = None
 
     def __repr__(self) -> str:
@@ -111,98 +123,28 @@ class Client:
             self._thread = LoopThread()
         return self._thread.run(coroutine)
 
-    def fetch_sessions_with_stats(
-        self,
-        *,
-        per_page: int = DEFAULT_PER_PAGE,
-        progress: ProgressArg = None,
-        strict: bool = False,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        allow_incomplete: bool = False,
-        keep_all: bool = False,
-    ) -> tuple[pl.DataFrame, FetchStats]:
+    @_blocking_method(AsyncClient.fetch_sessions_with_stats)
+    def fetch_sessions_with_stats(self) -> None:
         """`AsyncClient.fetch_sessions_with_stats`, synchronously."""
-        return self._run(
-            self._async.fetch_sessions_with_stats(
-                per_page=per_page,
-                progress=progress,
-                strict=strict,
-                since=since,
-                until=until,
-                allow_incomplete=allow_incomplete,
-                keep_all=keep_all,
-            )
-        )
 
-    def fetch_sessions(
-        self,
-        *,
-        per_page: int = DEFAULT_PER_PAGE,
-        progress: ProgressArg = None,
-        strict: bool = False,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        allow_incomplete: bool = False,
-    ) -> pl.DataFrame:
+    @_blocking_method(AsyncClient.fetch_sessions)
+    def fetch_sessions(self) -> None:
         """Every AI deployment session of the account; see `vsdk_analytics.fetch_sessions`."""
-        return self._run(
-            self._async.fetch_sessions(
-                per_page=per_page,
-                progress=progress,
-                strict=strict,
-                since=since,
-                until=until,
-                allow_incomplete=allow_incomplete,
-            )
-        )
 
-    def fetch_session(self, session_id: str, *, strict: bool = False) -> pl.DataFrame:
+    @_blocking_method(AsyncClient.fetch_session)
+    def fetch_session(self) -> None:
         """One session by id (a one-row frame)."""
-        return self._run(self._async.fetch_session(session_id, strict=strict))
 
-    def stream_sessions(
-        self,
-        on_batch: Callable[[pl.DataFrame], None],
-        *,
-        per_page: int = DEFAULT_PER_PAGE,
-        batch_rows: int = STREAM_BATCH_ROWS,
-        progress: ProgressArg = None,
-        strict: bool = False,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        allow_incomplete: bool = False,
-    ) -> FetchStats:
+    @_blocking_method(AsyncClient.stream_sessions)
+    def stream_sessions(self) -> None:
         """`AsyncClient.stream_sessions`, synchronously.
 
         ``on_batch`` runs on the client's thread, one batch at a time.
         """
-        return self._run(
-            self._async.stream_sessions(
-                on_batch,
-                per_page=per_page,
-                batch_rows=batch_rows,
-                progress=progress,
-                strict=strict,
-                since=since,
-                until=until,
-                allow_incomplete=allow_incomplete,
-            )
-        )
 
-    def fetch_deployments(
-        self,
-        *,
-        per_page: int = DEFAULT_PER_PAGE,
-        strict: bool = False,
-        allow_incomplete: bool = False,
-    ) -> pl.DataFrame:
+    @_blocking_method(AsyncClient.fetch_deployments)
+    def fetch_deployments(self) -> None:
         """Every AI deployment of the account; see `AsyncClient.fetch_deployments`."""
-        return self._run(
-            self._async.fetch_deployments(
-                per_page=per_page, strict=strict, allow_incomplete=allow_incomplete
-            )
-        )
 
     def iter_pages(
         self,

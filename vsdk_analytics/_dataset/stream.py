@@ -52,7 +52,7 @@ from vsdk_analytics._http import TransportName
 from vsdk_analytics._options import time_range
 from vsdk_analytics._progress import ProgressArg
 from vsdk_analytics._schema import SESSIONS_SCHEMA
-from vsdk_analytics._sync import run_sync
+from vsdk_analytics._sync import blocking
 
 from .files import (
     META,
@@ -292,27 +292,8 @@ async def fetch_sessions_to_parquet_async(
     return stats
 
 
-def fetch_sessions_to_parquet(
-    path: str | os.PathLike[str],
-    credentials: Credentials | None = None,
-    *,
-    base_url: str | None = None,
-    profile: ParquetProfile = "bi",
-    compression: str | None = None,
-    overwrite: bool | None = None,
-    per_page: int = DEFAULT_PER_PAGE,
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-    max_requests_per_second: float | None = None,
-    progress: ProgressArg = None,
-    strict: bool = False,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    allow_incomplete: bool = False,
-    max_retries: int = MAX_RETRIES,
-    timeout: float = READ_TIMEOUT_SECONDS,
-    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-    batch_rows: int = STREAM_BATCH_ROWS,
-) -> FetchStats:
+@blocking(fetch_sessions_to_parquet_async)
+def fetch_sessions_to_parquet() -> None:
     """Fetch every session straight into one Parquet file, a batch of rows at a time.
 
     Memory stays flat in the size of the history (about ``batch_rows`` sessions at
@@ -343,25 +324,3 @@ def fetch_sessions_to_parquet(
     ...     print(stats.sessions, read_parquet(target).height)
     250 250
     """
-    return run_sync(
-        lambda: fetch_sessions_to_parquet_async(
-            path,
-            credentials,
-            base_url=base_url,
-            profile=profile,
-            compression=compression,
-            overwrite=overwrite,
-            per_page=per_page,
-            max_concurrency=max_concurrency,
-            max_requests_per_second=max_requests_per_second,
-            progress=progress,
-            strict=strict,
-            since=since,
-            until=until,
-            allow_incomplete=allow_incomplete,
-            max_retries=max_retries,
-            timeout=timeout,
-            transport=transport,
-            batch_rows=batch_rows,
-        )
-    )

@@ -76,7 +76,7 @@ from vsdk_analytics._http import TransportName, resolve_base_url
 from vsdk_analytics._normalize import combine_pages, empty_sessions, warn_problems
 from vsdk_analytics._progress import ProgressArg
 from vsdk_analytics._schema import SCHEMA_VERSION
-from vsdk_analytics._sync import run_sync
+from vsdk_analytics._sync import blocking
 
 from .deployments import DeploymentsRefresh, refresh_deployments
 from .destination import Destination, Outcome, TableFormat
@@ -364,23 +364,8 @@ async def sync_sessions_async(  # noqa: PLR0915 - one visible sequence of steps
     return names.apply(summary) if names is not None else summary
 
 
-def sync_sessions(
-    dataset: str | os.PathLike[str],
-    credentials: Credentials | None = None,
-    *,
-    base_url: str | None = None,
-    profile: ParquetProfile = "bi",
-    per_page: int = DEFAULT_PER_PAGE,
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-    max_requests_per_second: float | None = None,
-    progress: ProgressArg = None,
-    transport: httpx.AsyncBaseTransport | TransportName = "aiohttp",
-    max_retries: int = MAX_RETRIES,
-    timeout: float = READ_TIMEOUT_SECONDS,
-    full: bool = False,
-    lock_timeout: float | None = 0.0,
-    table_format: TableFormat = "parquet",
-) -> SyncReport:
+@blocking(sync_sessions_async)
+def sync_sessions() -> None:
     """Bring a Hive-partitioned Parquet dataset of sessions up to date, fetching little.
 
     The first run fetches every session into ``dataset`` (partitioned by
@@ -483,21 +468,3 @@ def sync_sessions(
     >>> first.new, first.full_fetch, second.new, second.pages_fetched, second.sessions_total
     (250, True, 1, 1, 251)
     """
-    return run_sync(
-        lambda: sync_sessions_async(
-            dataset,
-            credentials,
-            base_url=base_url,
-            profile=profile,
-            per_page=per_page,
-            max_concurrency=max_concurrency,
-            max_requests_per_second=max_requests_per_second,
-            progress=progress,
-            transport=transport,
-            max_retries=max_retries,
-            timeout=timeout,
-            full=full,
-            lock_timeout=lock_timeout,
-            table_format=table_format,
-        )
-    )
