@@ -29,7 +29,7 @@ from vsdk_analytics.testing import (
     generate_deployments,
     generate_sessions,
 )
-from vsdk_analytics.testing.__main__ import _parser, api_from_args
+from vsdk_analytics.testing.__main__ import api_from_args, fake_server_parser
 
 pytestmark = pytest.mark.integration
 
@@ -490,7 +490,7 @@ def test_every_knob_has_a_flag(entry_point: str) -> None:
 
         args = build_parser(entry_point).parse_args(["fake-server", *FLAGS])
     else:
-        args = _parser().parse_args(FLAGS)
+        args = fake_server_parser().parse_args(FLAGS)
     config = api_from_args(args).config
     assert (config.echo_per_page, config.jitter, config.delete_every) == ("asked", 0.01, 3)
     assert (config.total_mode, config.total_items, config.order) == (
@@ -504,7 +504,7 @@ def test_every_knob_has_a_flag(entry_point: str) -> None:
     assert config.deployments_status == 404
     assert config.rate_limit_headers
     assert dict(config.faults) == {"no_content": 0.1, "error200": 0.1, "redirect": 0.1}
-    defaults = api_from_args(_parser().parse_args([])).config
+    defaults = api_from_args(fake_server_parser().parse_args([])).config
     assert (defaults.echo_per_page, defaults.order, defaults.fail_after) == (
         "served",
         "newest_first",

@@ -299,7 +299,7 @@ def _version() -> str:
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    from vsdk_analytics.testing.__main__ import _parser as fake_server_parser  # noqa: PLC0415
+    from vsdk_analytics.testing.__main__ import fake_server_parser  # noqa: PLC0415
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(

@@ -34,7 +34,7 @@ from vsdk_analytics.testing._config import (
 from vsdk_analytics.testing._server import serve_forever
 from vsdk_analytics.testing._service import FakeVideoSDK
 
-__all__ = ["main"]
+__all__ = ["api_from_args", "fake_server_parser", "main"]
 
 
 def _fault(text: str) -> tuple[FaultKind, float]:
@@ -49,7 +49,8 @@ def _fault(text: str) -> tuple[FaultKind, float]:
     raise argparse.ArgumentTypeError(msg)
 
 
-def _parser() -> argparse.ArgumentParser:
+def fake_server_parser() -> argparse.ArgumentParser:
+    """The flags of ``python -m vsdk_analytics.testing`` (also ``vsdk-analytics fake-server``)."""
     parser = argparse.ArgumentParser(
         prog="python -m vsdk_analytics.testing",
         description="Serve the fake VideoSDK Agent Cloud API until killed.",
@@ -116,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def api_from_args(args: argparse.Namespace) -> FakeVideoSDK:
-    """The fake API the parsed flags of `_parser` describe.
+    """The fake API the parsed flags of `fake_server_parser` describe.
 
     Raises
     ------
@@ -154,7 +155,7 @@ def api_from_args(args: argparse.Namespace) -> FakeVideoSDK:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the fake server in the foreground; returns the exit code."""
-    parser = _parser()
+    parser = fake_server_parser()
     args = parser.parse_args(argv)
     try:
         api = api_from_args(args)
