@@ -42,7 +42,7 @@ def test_entry_points_have_the_documented_signature() -> None:
         "progress",
     ]
     assert sync.parameters["per_page"].default == 100
-    assert sync.parameters["max_concurrency"].default == DEFAULT_MAX_CONCURRENCY == 16
+    assert sync.parameters["max_concurrency"].default == DEFAULT_MAX_CONCURRENCY == 32
     assert sync.parameters["credentials"].default is None
     assert all(
         p.kind is inspect.Parameter.KEYWORD_ONLY
