@@ -7,6 +7,8 @@ tests; the file is read back with Polars (and pyarrow for its row groups).
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -19,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vsdk_analytics as va
+from tests._frames import random_sessions
 from vsdk_analytics._batches import PageBatcher
 from vsdk_analytics._dataset.stream import ParquetStream
 from vsdk_analytics.testing import FakeServer
@@ -54,6 +57,61 @@ def test_the_file_equals_the_fetched_frame_in_row_groups(tmp_path: Path) -> None
     assert va.read_parquet(in_order).equals(frame)
     assert va.parquet_info(target)["rows"] == 2_500
     assert _files(tmp_path) == ["in_order.parquet", "sessions.parquet"]
+
+
+@pytest.mark.parametrize("profile", ["bi", "native"])
+@pytest.mark.parametrize("batches", [0, 1, 2, 3])
+def test_any_number_of_batches_reads_back_as_one_file(
+    tmp_path: Path, batches: int, profile: str
+) -> None:
+    """One batch is written whole at `commit` (Polars' writer), more as row groups
+    (pyarrow's): either way the file holds the batches in order, counts its rows, and
+    shows readers the schema of `write_parquet`'s files."""
+    frame = random_sessions(300 * batches, seed=batches)
+    parts = [frame.slice(300 * i, 300) for i in range(batches)]
+    target = tmp_path / "streamed.parquet"
+    with ParquetStream(target, profile=profile) as out:
+        for part in parts:
+            out.write(part)
+            out.write(part.head(0))  # an empty batch changes nothing
+        assert out.commit() == target
+    assert va.read_parquet(target).equals(frame)
+    assert va.parquet_info(target)["rows"] == frame.height
+    assert pq.ParquetFile(target).num_row_groups == batches  # a row group per batch
+    whole = va.write_parquet(frame, tmp_path / "whole.parquet", profile=profile)
+    assert (
+        pq.ParquetFile(target)
+        .schema_arrow.remove_metadata()
+        .equals(pq.ParquetFile(whole).schema_arrow.remove_metadata())
+    )
+    assert _files(tmp_path) == ["streamed.parquet", "whole.parquet"]
+
+
+@pytest.mark.parametrize(("sessions", "imports_pyarrow"), [(300, False), (700, True)])
+def test_a_fetch_that_fits_one_batch_never_loads_pyarrow(
+    sessions: int, imports_pyarrow: bool, tmp_path: Path
+) -> None:
+    """`fetch -o` of a small account writes its one batch with Polars' writer: the 0.1-0.2
+    s of importing pyarrow (needed to append row groups) is paid only from a 2nd batch."""
+    code = (
+        "import sys, vsdk_analytics as va\n"
+        "from vsdk_analytics.testing import FakeServer\n"
+        f"with FakeServer(sessions={sessions}) as server:\n"
+        "    stats = va.fetch_sessions_to_parquet(sys.argv[1], server.credentials(),\n"
+        "        base_url=server.url, batch_rows=500, progress=False)\n"
+        "print(stats.sessions, 'pyarrow' in sys.modules)\n"
+    )
+    target = tmp_path / "s.parquet"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(sessions), str(imports_pyarrow)]
+    assert va.read_parquet(target).height == sessions
 
 
 @pytest.mark.parametrize("profile", ["bi", "native"])

@@ -56,6 +56,7 @@ __all__ = [
     "to_arrow",
     "write_atomically",
     "write_file",
+    "write_to",
 ]
 
 ParquetProfile = Literal["bi", "native"]
@@ -416,7 +417,7 @@ def open_writer(handle: Any, schema: Any, compression: str) -> Any:
 _POLARS_CODECS: Final = {"none": "uncompressed"}
 
 
-def _write_to(handle: Any, frame: pl.DataFrame, compression: str, metadata: dict[str, str]) -> None:
+def write_to(handle: Any, frame: pl.DataFrame, compression: str, metadata: dict[str, str]) -> None:
     """Write one Parquet file to a binary handle, as every whole-file write here does.
 
     Polars' writer, not pyarrow's: measured 0.04 against 0.23 s for 10,000 sessions
@@ -438,7 +439,7 @@ def write_file(frame: pl.DataFrame, path: Path, compression: str, metadata: dict
     ``path`` must not exist; the file is fsynced.
     """
     with path.open("xb") as handle:
-        _write_to(handle, frame, compression, metadata)
+        write_to(handle, frame, compression, metadata)
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -446,7 +447,7 @@ def write_file(frame: pl.DataFrame, path: Path, compression: str, metadata: dict
 def parquet_bytes(frame: pl.DataFrame, compression: str, metadata: dict[str, str]) -> bytes:
     """One Parquet file in memory (``frame`` in its file form), for an object store's PUT."""
     buffer = io.BytesIO()
-    _write_to(buffer, frame, compression, metadata)
+    write_to(buffer, frame, compression, metadata)
     return buffer.getvalue()
 
 
