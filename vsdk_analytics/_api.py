@@ -87,8 +87,8 @@ def fetch_sessions() -> None:
         The API's base URL; None uses ``VIDEOSDK_API_BASE_URL`` or
         ``https://api.videosdk.live``. Plain ``http://`` only for loopback hosts.
     per_page
-        Sessions per page to ask for; the server may serve fewer (its echoed
-        ``perPage`` is what paging uses).
+        Sessions per page to ask for; the server may serve fewer. Paging uses the
+        number of rows page 1 returned, never the ``perPage`` the server echoes.
     max_concurrency
         Most requests in flight at once; lowered automatically on HTTP 429.
     progress
