@@ -99,6 +99,15 @@ def test_every_sync_function_is_its_async_twin_run_synchronously() -> None:
         assert sync.__doc__ and sync.__doc__ != asyn.__doc__, sync.__name__
 
 
+def test_client_and_async_client_have_the_same_public_names() -> None:
+    def public(cls: type) -> set[str]:
+        return {name for name in dir(cls) if not name.startswith("_")}
+
+    assert public(vsdk_analytics.Client) - {"close"} == public(vsdk_analytics.AsyncClient) - {
+        "aclose"
+    }
+
+
 def test_client_methods_are_the_async_clients_run_on_its_thread() -> None:
     sync_init = vsdk_analytics.Client.__init__
     assert sync_init.__wrapped__ is vsdk_analytics.AsyncClient.__init__  # type: ignore[attr-defined]

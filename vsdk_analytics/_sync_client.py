@@ -21,18 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import polars as pl
 
 from ._client import AsyncClient
-from ._constants import (
-    DEFAULT_PER_PAGE,
-)
+from ._constants import DEFAULT_PER_PAGE
+from ._credentials import Credentials
 from ._sync import LoopThread, dress
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["Client"]
 
@@ -96,6 +92,16 @@ class Client:
         """The API's base URL."""
         return self._async.base_url
 
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials requests are signed with (a repr never shows the secret)."""
+        return self._async.credentials
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests this client has sent, retries included."""
+        return self._async.requests_sent
+
     def __enter__(self) -> Client:
         return self
 
@@ -134,6 +140,10 @@ class Client:
     @_blocking_method(AsyncClient.fetch_session)
     def fetch_session(self) -> None:
         """One session by id (a one-row frame)."""
+
+    @_blocking_method(AsyncClient.fetch_session_frames)
+    def fetch_session_frames(self) -> None:
+        """Several sessions by id, concurrently, with the fetch's `FetchStats`."""
 
     @_blocking_method(AsyncClient.stream_sessions)
     def stream_sessions(self) -> None:
