@@ -92,13 +92,15 @@ def test_a_fetch_that_fits_one_batch_never_loads_pyarrow(
     sessions: int, imports_pyarrow: bool, tmp_path: Path
 ) -> None:
     """`fetch -o` of a small account writes its one batch with Polars' writer: the 0.1-0.2
-    s of importing pyarrow (needed to append row groups) is paid only from a 2nd batch."""
+    s of importing pyarrow (needed to append row groups) is paid only from a 2nd batch.
+    One request at a time, so 700 sessions are batches of 500 and 200 (with more in
+    flight, a late page 1 can release all 700 as one batch)."""
     code = (
         "import sys, vsdk_analytics as va\n"
         "from vsdk_analytics.testing import FakeServer\n"
         f"with FakeServer(sessions={sessions}) as server:\n"
         "    stats = va.fetch_sessions_to_parquet(sys.argv[1], server.credentials(),\n"
-        "        base_url=server.url, batch_rows=500, progress=False)\n"
+        "        base_url=server.url, batch_rows=500, max_concurrency=1, progress=False)\n"
         "print(stats.sessions, 'pyarrow' in sys.modules)\n"
     )
     target = tmp_path / "s.parquet"
