@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import vsdk_analytics as va
 from tests._frames import random_sessions
 from vsdk_analytics._batches import PageBatcher
+from vsdk_analytics._cli import main
 from vsdk_analytics._dataset.stream import ParquetStream
 from vsdk_analytics.testing import FakeServer
 
@@ -39,7 +40,7 @@ def test_the_file_equals_the_fetched_frame_in_row_groups(tmp_path: Path) -> None
         )
         frame = va.fetch_sessions(server.credentials(), base_url=server.url, progress=False)
         # one request at a time: pages arrive in order, so every 4 pages (400 rows) are a
-        # batch; with jitter and 16 in flight a slow page 2 may release nearly all at once
+        # batch; with jitter and many in flight a slow page 2 may release nearly all at once
         in_order = tmp_path / "in_order.parquet"
         va.fetch_sessions_to_parquet(
             in_order,
@@ -85,6 +86,27 @@ def test_any_number_of_batches_reads_back_as_one_file(
         .equals(pq.ParquetFile(whole).schema_arrow.remove_metadata())
     )
     assert _files(tmp_path) == ["streamed.parquet", "whole.parquet"]
+
+
+def test_a_stream_whose_write_failed_refuses_to_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that failed to write is not silently left out of a committed file (the
+    CLI commits what an incomplete fetch got to FILE.partial.parquet)."""
+    frame = random_sessions(600, seed=3)
+
+    def broken(self: ParquetStream, part: pl.DataFrame) -> None:
+        raise OSError(28, "No space left on device")
+
+    target = tmp_path / "s.parquet"
+    with ParquetStream(target) as out:
+        out.write(frame.head(300))  # held: nothing written yet
+        monkeypatch.setattr(ParquetStream, "_append", broken)
+        with pytest.raises(OSError, match="No space left"):
+            out.write(frame.tail(300))
+        with pytest.raises(OSError, match="a batch failed to write .* nothing was committed"):
+            out.commit()
+    assert _files(tmp_path) == []
 
 
 @pytest.mark.parametrize(("sessions", "imports_pyarrow"), [(300, False), (700, True)])
@@ -190,6 +212,28 @@ def test_batches_are_written_off_the_event_loop_in_order(
     assert [rows for _, _, rows in calls] == [200] * 7 + [100]
     assert {name.split("_")[0] for name, _, _ in calls} == {"vsdk-analytics-writer"}
     assert {at_once for _, at_once, _ in calls} == {1}
+    assert va.read_parquet(target).equals(frame)
+
+
+def test_the_cli_writes_its_batches_off_the_event_loop_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``vsdk-analytics fetch -o`` streams through the same writer thread as
+    `fetch_sessions_to_parquet` (`written_on_a_thread`), not on the client's loop."""
+    threads: list[str] = []
+    original = ParquetStream.write
+
+    def write(self: ParquetStream, frame: pl.DataFrame) -> None:
+        threads.append(threading.current_thread().name)
+        original(self, frame)
+
+    monkeypatch.setattr(ParquetStream, "write", write)
+    target = tmp_path / "sessions.parquet"
+    with FakeServer(sessions=600) as server:
+        monkeypatch.setenv("VIDEOSDK_AUTH_TOKEN", server.token())
+        assert main(["fetch", "-o", str(target), "--base-url", server.url, "--no-progress"]) == 0
+        frame = va.fetch_sessions(server.credentials(), base_url=server.url, progress=False)
+    assert threads and {name.split("_")[0] for name in threads} == {"vsdk-analytics-writer"}
     assert va.read_parquet(target).equals(frame)
 
 

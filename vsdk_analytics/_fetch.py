@@ -67,11 +67,11 @@ _STREAM_BACKLOG = 0
 """Batches a streamed fetch lets its worker fall behind before it waits to send more. 0: the
 answers in flight are still read (and probed) while a batch is assembled, but no new page
 is asked for until it is emitted, so memory holds about one batch and the pages in flight,
-plus the batch `fetch_sessions_to_parquet`'s writer thread may still be writing and,
-until a second batch comes, the first one (`ParquetStream.write` holds it). 2,000,000
-sessions, measured 2026-12-03: 481-490 MB peak at 16 in flight, 480 MB at 32 with the
-first batch held; letting the worker fall 1 batch behind peaked at 512 MB and 2 at 520
-MB, before the writer thread existed."""
+plus the batch the writer thread may still be writing (`written_on_a_thread`, used by
+`fetch_sessions_to_parquet` and ``fetch -o``) and, until a second batch comes, the first
+one (`ParquetStream.write` holds it). 2,000,000 sessions through ``fetch -o``, measured
+2026-12-03: 480-490 MB peak; letting the worker fall 1 batch behind peaked at 512 MB and
+2 at 520 MB, before the writer thread existed."""
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from vsdk_analytics._credentials import Credentials
 from vsdk_analytics._dataset.files import Provenance, partition_columns
 from vsdk_analytics._dataset.location import is_object_store_url
 from vsdk_analytics._dataset.parquet import check_output as check_place
-from vsdk_analytics._dataset.stream import ParquetStream
+from vsdk_analytics._dataset.stream import ParquetStream, written_on_a_thread
 from vsdk_analytics._errors import ConfigurationError, CredentialsError, IncompleteFetchError
 from vsdk_analytics._http import resolve_base_url
 from vsdk_analytics._options import time_range
@@ -225,8 +225,8 @@ def _stream_fetch(
         raise CLIError(EXIT_PATH, f"cannot write {str(output)!r}: {exc}") from None
     with stream:
         try:
-            with open_client(args, creds, base_url) as client:
-                stats = client.stream_sessions(stream.write, **_options(args, since, until))
+            with open_client(args, creds, base_url) as client, written_on_a_thread(stream) as write:
+                stats = client.stream_sessions(write, **_options(args, since, until))
         except IncompleteFetchError as exc:
             partial = partial_path(output, dataset=False)
             try:

@@ -28,7 +28,9 @@ Examples
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -72,7 +74,13 @@ from .parquet import check_target, swap_into_place
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["ParquetStream", "fetch_sessions_to_parquet", "fetch_sessions_to_parquet_async"]
+__all__ = [
+    "BatchWrites",
+    "ParquetStream",
+    "fetch_sessions_to_parquet",
+    "fetch_sessions_to_parquet_async",
+    "written_on_a_thread",
+]
 
 
 def _release_arrow_memory() -> None:
@@ -114,6 +122,7 @@ class ParquetStream:
         self._handle: IO[bytes] | None = self._temporary.open("xb")
         self._writer: Any = None
         self._held: pl.DataFrame | None = None  # the first batch, until a second one comes
+        self._failure: BaseException | None = None  # a write that raised: never committed
         self.rows = 0
         """Rows written so far."""
 
@@ -151,9 +160,13 @@ class ParquetStream:
             self._held = frame
         else:
             held, self._held = self._held, None
-            if held is not None:
-                self._append(held)
-            self._append(frame)
+            try:
+                if held is not None:
+                    self._append(held)
+                self._append(frame)
+            except BaseException as exc:
+                self._failure = exc
+                raise
         self.rows += frame.height
 
     def _append(self, frame: pl.DataFrame) -> None:
@@ -170,6 +183,11 @@ class ParquetStream:
         """
         if self._handle is None:
             raise ConfigurationError("this ParquetStream is closed")
+        if self._failure is not None:
+            raise OSError(
+                f"a batch failed to write ({type(self._failure).__name__}: {self._failure}); "
+                "nothing was committed"
+            ) from self._failure
         target = self._target if to is None else Path(to)
         if to is not None:
             check_target(target, dataset=False, overwrite=self._overwrite)
@@ -208,7 +226,7 @@ class ParquetStream:
             self._temporary.unlink(missing_ok=True)
 
 
-class _Writes:
+class BatchWrites:
     """`ParquetStream.write` on one worker thread, a batch at a time, in order.
 
     A fetch's event loop is its bottleneck; encoding and compressing a batch on it
@@ -228,6 +246,7 @@ class _Writes:
         self._last: concurrent.futures.Future[Any] | None = None
 
     def write(self, frame: pl.DataFrame) -> None:
+        """Hand ``frame`` to the thread (after the previous batch is written)."""
         self._wait()
         self._last = self._pool.submit(self._out.write, frame)
 
@@ -245,6 +264,22 @@ class _Writes:
                 raise
         finally:
             self._pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def written_on_a_thread(out: ParquetStream) -> Iterator[Callable[[pl.DataFrame], None]]:
+    """``on_batch`` for a streamed fetch that writes into ``out`` on a `BatchWrites` thread.
+
+    Leaving the block waits for the last write. When the block raises, that error wins
+    (a write that failed meanwhile is not raised, and ``out`` refuses to commit).
+    """
+    writes = BatchWrites(out)
+    try:
+        yield writes.write
+    except BaseException:
+        writes.close(failed=True)  # before the file is aborted or committed under it
+        raise
+    writes.close()
 
 
 async def fetch_sessions_to_parquet_async(
@@ -292,10 +327,9 @@ async def fetch_sessions_to_parquet_async(
             overwrite=overwrite,
             provenance=provenance,
         ) as out:
-            writes = _Writes(out)
-            try:
+            with written_on_a_thread(out) as write:
                 stats = await client.stream_sessions(
-                    writes.write,
+                    write,
                     per_page=per_page,
                     batch_rows=batch_rows,
                     progress=progress,
@@ -304,10 +338,6 @@ async def fetch_sessions_to_parquet_async(
                     until=window.until,
                     allow_incomplete=allow_incomplete,
                 )
-            except BaseException:
-                writes.close(failed=True)  # before the file is aborted under it
-                raise
-            writes.close()
             out.commit()
     return stats
 
