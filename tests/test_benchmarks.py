@@ -149,3 +149,22 @@ def test_compare_runs_the_library_at_its_defaults_against_the_fastest_peer(
     assert ours["in flight"] == str(DEFAULT_MAX_CONCURRENCY) and peer["in flight"] == "16"
     for phase in ("import", "fetch", "decode", "frame", "write"):
         assert f"{phase} " in ours["phases (s)"], ours
+
+
+def test_loop_layers_times_every_layer() -> None:
+    script = REPO / "benchmarks" / "loop_layers.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--pages", "4", "--concurrency", "2", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    rows = {cells[0]: cells[1:] for cells in (line.strip("| ").split(" | ") for line in lines)}
+    assert list(rows)[1:] == ["script", "aiohttp", "wire", "requester", "engine", "fetch"]
+    for layer in list(rows)[1:]:
+        wall, per_page = float(rows[layer][0]), float(rows[layer][3])  # "loop ms per page"
+        assert wall >= 0 and per_page > 0, (layer, rows[layer])
