@@ -106,6 +106,29 @@ def test_fast_and_exact_paths_agree_on_valid_pages() -> None:
     assert rows[7]["webhook_events"] == []
 
 
+def test_webhook_events_leave_the_lines_and_come_back_exactly() -> None:
+    """Events go to Polars as one JSON array per page, decoded natively: every string
+    (quotes, backslashes, control characters, non-ASCII), null items, empty lists, null
+    events and missing webhooks come back as the exact path reads them, row for row."""
+    odd = ['q"uote', "back\\slash", "\x00\x1f\x7f", "\u2028", "caf\u00e9", "\U0001f600", ""]
+    records = [
+        record(0, webhook={"endpoint": "e", "events": odd}),
+        record(1, webhook={"events": ["a", None, "b"]}),
+        record(2, webhook={"events": []}),
+        record(3, webhook={"events": None}),
+        record(4, webhook={"endpoint": "only"}),
+        record(5, webhook=None),
+        record(6, webhook=_DROP),
+    ]
+    fast = parse_page(page(records), page=1)
+    exact = parse_page(page(records), page=1, strict=True)
+    assert fast.fast and b"events" not in fast.lines
+    assert_frame_equal(fast.rows, exact.rows)
+    events = fast.rows.get_column("webhook_events").to_list()
+    assert events == [odd, ["a", None, "b"], [], None, None, None, None]
+    assert fast.rows.get_column("webhook_endpoint").to_list()[:2] == ["e", None]
+
+
 def test_the_probe_leaves_the_cyclic_gc_alone() -> None:
     """Parsing page after page runs (almost) no cyclic-GC collections. Decoded as lists,
     the webhook events of a 1,000-session page ran one collection per page (0.3 s per
