@@ -34,6 +34,20 @@ def bench() -> ModuleType:
     return _load_run()
 
 
+def _script(script: Path, *args: str) -> str:
+    """Run a benchmark script as a user does (from the repository); its standard output."""
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    return proc.stdout
+
+
 def _ids(path: Path, ids: list[str | None]) -> str:
     pl.DataFrame({"session_id": ids}, schema={"session_id": pl.String()}).write_parquet(path)
     return str(path)
@@ -89,17 +103,9 @@ def test_quick_run_prints_every_installed_tool_with_exact_ids(
     bench: ModuleType, tmp_path: Path
 ) -> None:
     report = tmp_path / "benchmarks.md"
-    proc = subprocess.run(
-        # i (latency, 100 per page) and iii (1,000 per page); ii differs from i only in size
-        [sys.executable, str(RUN), "--quick", "--scenarios", "i,iii", "--markdown", str(report)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
-    rows = _table(proc.stdout)
+    # i (latency, 100 per page) and iii (1,000 per page); ii differs from i only in size
+    out = _script(RUN, "--quick", "--scenarios", "i,iii", "--markdown", str(report))
+    rows = _table(out)
     for scenario in ("i", "iii"):
         for tool in bench.TOOLS.values():
             row = rows[scenario, tool.name]
@@ -115,7 +121,7 @@ def test_quick_run_prints_every_installed_tool_with_exact_ids(
                 assert row["concurrency"] == ("16" if scenario == "i" else "8")
             else:
                 assert row["wall vs vsdk-analytics"].startswith(f"{tool.short}/vsdk = "), row
-    assert "Fetch-only time against the round-trip floor" in proc.stdout
+    assert "Fetch-only time against the round-trip floor" in out
     text = report.read_text(encoding="utf-8")
     assert "## Machine" in text
     assert "Python" in text
@@ -127,19 +133,8 @@ def test_quick_run_prints_every_installed_tool_with_exact_ids(
 def test_compare_runs_the_library_at_its_defaults_against_the_fastest_peer(
     bench: ModuleType,
 ) -> None:
-    proc = subprocess.run(
-        [
-            *(sys.executable, str(RUN), "--compare", "--quick", "--scenarios", "i"),
-            *("--sessions", "i=300", "--repeat", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
-    rows = _table(proc.stdout)
+    out = _script(RUN, "--compare", "--quick", "--scenarios", "i", "--sessions", "i=300")
+    rows = _table(out)
     ours = rows["i", bench.TOOLS["vsdk-default"].name]
     peer = rows["i", bench.TOOLS[bench.FASTEST].name]
     assert ours["ids"] == peer["ids"] == "exact"
@@ -153,16 +148,8 @@ def test_compare_runs_the_library_at_its_defaults_against_the_fastest_peer(
 
 def test_loop_layers_times_every_layer() -> None:
     script = REPO / "benchmarks" / "loop_layers.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--pages", "4", "--concurrency", "2", "--repeat", "1"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    out = _script(script, "--pages", "4", "--concurrency", "2", "--repeat", "1")
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
     rows = {cells[0]: cells[1:] for cells in (line.strip("| ").split(" | ") for line in lines)}
     assert list(rows)[1:] == ["script", "aiohttp", "wire", "requester", "engine", "fetch"]
     for layer in list(rows)[1:]:
