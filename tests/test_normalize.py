@@ -18,6 +18,7 @@ from vsdk_analytics import (
 )
 from vsdk_analytics._normalize import (
     ParsedPage,
+    assemble,
     combine_pages,
     probe_page,
     warn_problems,
@@ -127,6 +128,21 @@ def test_webhook_events_leave_the_lines_and_come_back_exactly() -> None:
     events = fast.rows.get_column("webhook_events").to_list()
     assert events == [odd, ["a", None, "b"], [], None, None, None, None]
     assert fast.rows.get_column("webhook_endpoint").to_list()[:2] == ["e", None]
+
+
+@pytest.mark.parametrize(
+    "hooks",
+    [[_DROP, _DROP], [{"events": []}, {"events": []}], [{}, None]],
+    ids=["no-webhooks", "all-empty", "no-events"],
+)
+def test_pages_whose_events_are_all_missing_or_empty_read_as_the_exact_path(
+    hooks: list[Any],
+) -> None:
+    records = [record(i, webhook=hook) for i, hook in enumerate(hooks)]
+    fast = [parse_page(page(records), page=n) for n in (1, 2)]
+    exact = [parse_page(page(records), page=n, strict=True) for n in (1, 2)]
+    assert all(p.fast for p in fast)
+    assert_frame_equal(assemble(fast)[0], assemble(exact, strict=True)[0])
 
 
 def test_the_probe_leaves_the_cyclic_gc_alone() -> None:
@@ -449,7 +465,6 @@ def test_fast_pages_are_read_together_and_a_refused_page_takes_the_exact_path(
     batch, the pages it refuses alone are parsed again by the exact path, from the probe's
     lines and metadata, with nothing lost (pretty-printed metadata included)."""
     from vsdk_analytics import _normalize
-    from vsdk_analytics._normalize import assemble
 
     pages = [[record(3 * n + i) for i in range(3)] for n in range(4)]
     bodies = [json.dumps({"data": recs}, indent=2).encode() for recs in pages]
