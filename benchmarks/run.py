@@ -531,12 +531,30 @@ COMPARE_HEADER = (
     "in flight",
     "wall s",
     "vs fastest peer",
+    "paired (range)",
     "peak RSS MB",
     "RSS vs peer",
     "CPU s",
     "ids",
     "phases (s)",
 )
+
+
+def paired_cell(row: Row, peer: Row) -> str:
+    """The median, min and max of the per-round wall ratios against ``peer``.
+
+    The tools take turns within each round, so a ratio within one round cancels the host's
+    drift between rounds, which a ratio of the two medians does not.
+    """
+    ratios = [
+        ours.wall_s / theirs.wall_s
+        for ours, theirs in zip(row.runs, peer.runs, strict=False)
+        if ours.wall_s is not None and theirs.wall_s
+    ]
+    if not ratios:
+        return "—"
+    mid = statistics.median(ratios)
+    return f"{mid:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def compare_table(rows: Sequence[Row]) -> str:
@@ -547,14 +565,15 @@ def compare_table(rows: Sequence[Row]) -> str:
     ]
     for row in rows:
         peer = next((r for r in rows if r.scenario is row.scenario and r.tool.key == FASTEST), None)
-        wall_ratio = rss_ratio = "—"
+        wall_ratio = rss_ratio = paired = "—"
         if peer is not None and peer.ok and row.ok and row.tool.key != FASTEST:
+            paired = paired_cell(row, peer)
             if peer.wall_s and row.wall_s is not None:
                 wall_ratio = f"{row.wall_s / peer.wall_s:.2f}x"
             if peer.peak_rss_mb and row.peak_rss_mb is not None:
                 rss_ratio = f"{row.peak_rss_mb / peer.peak_rss_mb:.2f}x"
         elif row.tool.key == FASTEST:
-            wall_ratio = rss_ratio = "peer"
+            wall_ratio = rss_ratio = paired = "peer"
         phases = ", ".join(f"{k} {v:.2f}" for k, v in row.phases().items()) or "—"
         cells = [
             row.scenario.key,
@@ -562,6 +581,7 @@ def compare_table(rows: Sequence[Row]) -> str:
             str(row.concurrency),
             _num(row.wall_s),
             wall_ratio,
+            paired,
             _num(row.peak_rss_mb, 0),
             rss_ratio,
             _num(row.cpu_s),

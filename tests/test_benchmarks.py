@@ -140,6 +140,11 @@ def test_compare_runs_the_library_at_its_defaults_against_the_fastest_peer(
     assert ours["ids"] == peer["ids"] == "exact"
     assert peer["vs fastest peer"] == "peer"
     assert ours["vs fastest peer"].endswith("x") and float(ours["CPU s"]) > 0
+    assert peer["paired (range)"] == "peer"
+    # one round: the paired ratio is that round's, its range that one value
+    mid, low, high = ours["paired (range)"].replace("x (", " ").replace("-", " ").strip(")").split()
+    assert float(mid) == float(low) == float(high) > 0
+    assert f"{mid}x" == ours["vs fastest peer"]
     # the library at its default, the script at the 16 in flight it was specified with
     assert ours["in flight"] == str(DEFAULT_MAX_CONCURRENCY) and peer["in flight"] == "16"
     for phase in ("import", "fetch", "decode", "frame", "write"):
