@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import subprocess
+import sys
+import threading
 
 import polars as pl
 import pytest
@@ -150,3 +154,58 @@ def test_env_with_only_the_vendor_names_works(monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setenv("VIDEOSDK_SECRET", FAKE_SECRET)
         monkeypatch.setenv("VIDEOSDK_API_ENDPOINT", server.url)
         assert va.fetch_sessions(progress=False).height == 250
+
+
+_UNCLOSED_CHILD = """
+import asyncio, sys
+import vsdk_analytics as va
+from vsdk_analytics.testing import FAKE_API_KEY, FAKE_SECRET
+credentials = va.Credentials(api_key=FAKE_API_KEY, secret=FAKE_SECRET)
+if sys.argv[2] == "sync":
+    client = va.Client(credentials, base_url=sys.argv[1])
+    print(client.fetch_sessions(progress=False).height)
+else:  # one AsyncClient in two asyncio.run calls: each has its own loop and pool
+    client = va.AsyncClient(credentials, base_url=sys.argv[1])
+    for _ in range(2):
+        print(asyncio.run(client.fetch_sessions(progress=False)).height)
+"""
+
+
+@pytest.mark.parametrize(("kind", "heights"), [("sync", ["150"]), ("async", ["150", "150"])])
+def test_a_client_never_closed_leaves_no_open_connections_or_noise(
+    kind: str, heights: list[str]
+) -> None:
+    # what a script or a notebook does: no `with`, no close()
+    with FakeServer(sessions=150, max_per_page=100) as server:
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-W",
+                "always::ResourceWarning",
+                "-c",
+                _UNCLOSED_CHILD,
+                server.url,
+                kind,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == heights
+    assert child.stderr == ""
+
+
+def test_a_collected_client_stops_its_thread() -> None:
+    def threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "vsdk-analytics-client"]
+
+    before = threads()
+    with FakeServer(sessions=30) as server:
+        client = va.Client(server.credentials(), base_url=server.url)
+        assert client.fetch_sessions(progress=False).height == 30
+        (mine,) = [t for t in threads() if t not in before]
+        del client
+        gc.collect()
+        assert not mine.is_alive()

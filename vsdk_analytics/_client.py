@@ -24,7 +24,7 @@ Examples
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -119,6 +119,7 @@ class AsyncClient:
         self._wire: Wire | None = None
         self._requester: Requester | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._keeper: AsyncGenerator[None, None] | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -155,6 +156,9 @@ class AsyncClient:
         """Close the connection pool; the client cannot be used afterwards."""
         self._closed = True
         wire, self._wire, self._requester = self._wire, None, None
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and self._loop is asyncio.get_running_loop():
+            await keeper.aclose()  # closes the wire
         if wire is not None:
             await wire.aclose()
 
@@ -188,6 +192,8 @@ class AsyncClient:
                 timeout=self._timeout,
             )
             self._loop = loop
+            self._keeper = _closed_with_loop(self._wire)
+            await self._keeper.asend(None)
         return self._requester
 
     async def fetch_sessions_with_stats(
@@ -362,3 +368,17 @@ class AsyncClient:
             if not fetch.done():
                 fetch.cancel()
                 await asyncio.gather(fetch, return_exceptions=True)
+
+
+async def _closed_with_loop(wire: Wire) -> AsyncGenerator[None, None]:
+    """Started in the loop that owns ``wire``'s pool: closes the pool when that loop ends.
+
+    An event loop closes the async generators started in it before it stops
+    (``loop.shutdown_asyncgens``, which `asyncio.run` calls): a client used in several
+    ``asyncio.run`` calls, or never closed, leaves no open connections behind, and no
+    "unclosed session" noise. `AsyncClient.aclose` closes it earlier.
+    """
+    try:
+        yield
+    finally:
+        await wire.aclose()

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
@@ -28,6 +29,7 @@ import polars as pl
 from ._client import AsyncClient
 from ._constants import DEFAULT_PER_PAGE
 from ._credentials import Credentials
+from ._errors import ConfigurationError
 from ._sync import LoopThread, dress
 
 __all__ = ["Client"]
@@ -71,18 +73,51 @@ def _blocking_method(
     return decorate
 
 
+class _Owned:
+    """What a `Client` owns: its `AsyncClient` and, once it has run, its loop thread.
+
+    Apart from the `Client`, so that a finalizer can close them without keeping the
+    `Client` alive.
+    """
+
+    __slots__ = ("client", "thread")
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.thread: LoopThread | None = None
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self.thread is None:
+            self.thread = LoopThread()
+        return self.thread.run(coroutine)
+
+    def close(self) -> None:
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            try:
+                thread.run(self.client.aclose())
+            finally:
+                thread.stop()
+        else:
+            self.client._closed = True
+
+
 class Client:
     """The synchronous client: `AsyncClient` on a private event-loop thread.
 
-    Same parameters as `AsyncClient`. Use it with ``with``, or call `close()`. Its calls
-    work in scripts and inside a running loop (Jupyter) alike, and reuse one connection
-    pool, one token and one learned rate limit between calls.
+    Same parameters as `AsyncClient`. Use it with ``with``, or call `close()`; a client
+    that is neither is closed when it is garbage-collected or at interpreter exit
+    (quietly, like a closed one). Its calls work in scripts and inside a running loop
+    (Jupyter) alike, and reuse one connection pool, one token and one learned rate
+    limit between calls.
     """
 
     @_options_of(AsyncClient)
     def __init__(self, client: AsyncClient) -> None:
         self._async = client
-        self._thread: LoopThread | None = None
+        self._owned = _Owned(client)
+        # runs once: on close(), when the client is collected, or at interpreter exit
+        self._close = weakref.finalize(self, self._owned.close)
 
     def __repr__(self) -> str:
         return repr(self._async).replace("<AsyncClient", "<Client", 1)
@@ -114,20 +149,14 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool and stop the client's thread."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            try:
-                thread.run(self._async.aclose())
-            finally:
-                thread.stop()
-        else:
-            self._async._closed = True
+        """Close the connection pool and stop the client's thread (idempotent)."""
+        self._close()
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        if self._thread is None:
-            self._thread = LoopThread()
-        return self._thread.run(coroutine)
+        if not self._close.alive:
+            coroutine.close()
+            raise ConfigurationError("this client is closed; open a new one")
+        return self._owned.run(coroutine)
 
     @_blocking_method(AsyncClient.fetch_sessions_with_stats)
     def fetch_sessions_with_stats(self) -> None:
