@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import tempfile
 from datetime import date, timedelta
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from hypothesis import strategies as st
 
 from tests._frames import at, empty, random_sessions, sessions
 from vsdk_analytics import scan_parquet
-from vsdk_analytics._constants import library_version
 from vsdk_analytics._dataset import parquet as _parquet
 from vsdk_analytics._dataset.files import HIVE_NULL_PARTITION, open_writer, to_arrow
 from vsdk_analytics._dataset.parquet import read_parquet, write_parquet
@@ -327,10 +325,7 @@ def test_partition_values_hive_cannot_tell_from_null_are_refused(tmp_path: Path)
 
 
 def expected_version() -> str:
-    try:
-        return version("vsdk-analytics")
-    except PackageNotFoundError:
-        return "0+unknown"
+    return version("vsdk-analytics")  # the installed metadata: the source's version too
 
 
 def test_file_metadata(
@@ -361,14 +356,6 @@ def test_file_metadata(
         assert int(meta["vsdk_analytics.rows"]) == pq.ParquetFile(path).metadata.num_rows
         assert "vsdk_analytics.webhook_events_encoding" not in meta
         assert secret.encode() not in path.read_bytes()
-
-
-def test_library_version_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    def missing(name: str) -> str:
-        raise PackageNotFoundError(name)
-
-    monkeypatch.setattr(importlib.metadata, "version", missing)
-    assert library_version() == "0+unknown"
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from ._version import __version__
+
 DEFAULT_BASE_URL: Final = "https://api.videosdk.live"
 SESSIONS_PATH: Final = "/ai/v1/ai-deployment-sessions"
 DEPLOYMENTS_PATH: Final = "/ai/v1/ai-deployments"
@@ -58,10 +60,10 @@ MAX_ERROR_BODY_CHARS: Final = 500
 
 
 def library_version() -> str:
-    """The installed version of vsdk-analytics (``0+unknown`` in a bare source tree)."""
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - on demand
+    """The version of vsdk-analytics.
 
-    try:
-        return version("vsdk-analytics")
-    except PackageNotFoundError:  # pragma: no cover - a source tree, not installed
-        return "0+unknown"
+    From the source (`vsdk_analytics._version`), not ``importlib.metadata``, whose first
+    lookup scans every installed distribution: 25-60 ms at the start of each fetch,
+    which puts it in the User-Agent.
+    """
+    return __version__
