@@ -16,10 +16,10 @@ from vsdk_analytics import (
     SchemaError,
     normalize_sessions,
 )
+from vsdk_analytics._combine import combine_pages
 from vsdk_analytics._normalize import (
     ParsedPage,
     assemble,
-    combine_pages,
     probe_page,
     warn_problems,
 )

@@ -31,11 +31,11 @@ from vsdk_analytics import (
     SchemaError,
     normalize_sessions,
 )
+from vsdk_analytics._combine import combine_pages
 from vsdk_analytics._decode import canonical_json
 from vsdk_analytics._normalize import (
     ParsedPage,
     assemble,
-    combine_pages,
     probe_page,
 )
 from vsdk_analytics._schema import WEBHOOK_EVENTS
@@ -656,6 +656,33 @@ def test_combine_pages_keeps_newest_version_and_sorts(
     assert len(inputs) == len(records)
     check_combined(inputs, combine_pages(frames))
     check_combined(inputs, combine_pages([assembled]))
+
+
+@settings(PROFILE, max_examples=75)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.text("abcd", min_size=1, max_size=3),
+            st.none() | st.sampled_from(["2025-06-18T10:00:00.000Z", "2025-06-17T10:00:00.000Z"]),
+        ),
+        unique_by=lambda r: r[0],
+        max_size=12,
+    ),
+    presorted=st.booleans(),
+    cut=st.integers(0, 12),
+)
+def test_combine_pages_of_unique_ids_is_the_two_key_sort(
+    rows: list[tuple[str, str | None]], presorted: bool, cut: int
+) -> None:
+    # unique ids: no deduplication, only the order (skipped when the API's is already it)
+    records = [{"sessionId": sid, "createdAt": created} for sid, created in rows]
+    frame = parse_page(encode(records), page=1).rows
+    expected = frame.sort(["created_at", "session_id"], descending=[True, False], nulls_last=True)
+    if presorted:
+        frame = expected
+    event(f"already in order: {frame.equals(expected)}")
+    out = combine_pages([frame.head(cut), frame.slice(cut)])
+    assert_frame_equal(out, expected, check_exact=True)
 
 
 def check_combined(inputs: list[dict[str, Any]], out: pl.DataFrame) -> None:

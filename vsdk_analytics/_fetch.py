@@ -29,6 +29,7 @@ from urllib.parse import quote
 import polars as pl
 
 from ._batches import ChunkAssembler, PageBatcher
+from ._combine import combine_pages
 from ._constants import ASSEMBLY_CHUNK_ROWS, ASSEMBLY_MIN_ROWS, SESSIONS_PATH
 from ._errors import (
     APIConnectionError,
@@ -42,7 +43,6 @@ from ._errors import (
 from ._normalize import (
     ParsedPage,
     Problem,
-    combine_pages,
     parse_session,
     probe_page,
 )

@@ -57,9 +57,7 @@ __all__ = [
     "ParsedPage",
     "Problem",
     "assemble",
-    "combine_pages",
     "empty_sessions",
-    "newest_per_session",
     "normalize_sessions",
     "parse_session",
     "probe_page",
@@ -481,36 +479,3 @@ def warn_problems(problems: Sequence[Problem], *, stacklevel: int = 2) -> None:
         DataQualityWarning,
         stacklevel=stacklevel,
     )
-
-
-def newest_per_session(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per ``session_id``: the newest ``updated_at`` (a tie or nulls: the first row).
-
-    Rows with a null ``session_id`` count as one session; callers keep them apart.
-    """
-    return frame.sort("updated_at", descending=True, nulls_last=True, maintain_order=True).unique(
-        "session_id", keep="first", maintain_order=True
-    )
-
-
-def combine_pages(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
-    """Concatenate page frames, keep the newest ``updated_at`` per session, sort.
-
-    Rows are ordered by ``created_at`` descending, then ``session_id``. Rows
-    without a session id are all kept (nothing to deduplicate them on).
-    """
-    frames = [f for f in frames if f.height]
-    if not frames:
-        return empty_sessions()
-    allrows = pl.concat(frames, how="vertical", rechunk=False)
-    ids = allrows.get_column("session_id")
-    if ids.null_count() == 0 and ids.n_unique() == allrows.height:
-        # The common case (no shifted offsets): no string sort needed to deduplicate.
-        return allrows.sort(
-            ["created_at", "session_id"], descending=[True, False], nulls_last=True
-        ).rechunk()
-    newest = newest_per_session(allrows.filter(pl.col("session_id").is_not_null()))
-    out = pl.concat([newest, allrows.filter(pl.col("session_id").is_null())])
-    return out.sort(
-        ["created_at", "session_id"], descending=[True, False], nulls_last=True
-    ).rechunk()

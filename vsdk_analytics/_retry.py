@@ -185,6 +185,9 @@ def _policy_rate(text: str | None) -> float | None:
     return min(rates) if rates else None
 
 
+_NOTHING_SAID: Final = RateLimitHeaders()
+
+
 def parse_rate_limit(headers: Mapping[str, str], now: float | None = None) -> RateLimitHeaders:
     """Read ``X-RateLimit-Limit/-Remaining/-Reset`` or IETF ``RateLimit-*`` headers.
 
@@ -199,9 +202,12 @@ def parse_rate_limit(headers: Mapping[str, str], now: float | None = None) -> Ra
     >>> parse_rate_limit({}).empty
     True
     """
+    # every answer passes here, most without such headers: one scan of the names first
+    if "ratelimit-" not in "\n".join(headers).lower():
+        return _NOTHING_SAID
     headers = _lowered(headers)
     if not any(k.startswith(("x-ratelimit-", "ratelimit-")) for k in headers):
-        return RateLimitHeaders(None, None, None, None)
+        return _NOTHING_SAID
 
     def pick(name: str) -> float | None:
         value = _number(_header(headers, f"x-ratelimit-{name}"))

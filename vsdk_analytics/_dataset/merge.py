@@ -12,8 +12,8 @@ from typing import Final
 
 import polars as pl
 
+from vsdk_analytics._combine import newest_per_session
 from vsdk_analytics._decode import canonical_json, split_object, string_text
-from vsdk_analytics._normalize import newest_per_session
 from vsdk_analytics._schema import SESSIONS_SCHEMA
 
 from .stored import PARTITION, StoredDataset, partition_keys

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, TypeVar
 import polars as pl
 
 from vsdk_analytics._client import AsyncClient
+from vsdk_analytics._combine import combine_pages
 from vsdk_analytics._config import check_client_options
 from vsdk_analytics._constants import (
     DEFAULT_MAX_CONCURRENCY,
@@ -73,7 +74,7 @@ from vsdk_analytics._errors import (
 )
 from vsdk_analytics._fetch import FetchStats
 from vsdk_analytics._http import TransportName, resolve_base_url
-from vsdk_analytics._normalize import combine_pages, empty_sessions, warn_problems
+from vsdk_analytics._normalize import empty_sessions, warn_problems
 from vsdk_analytics._progress import ProgressArg
 from vsdk_analytics._schema import SCHEMA_VERSION
 from vsdk_analytics._sync import blocking
