@@ -96,17 +96,19 @@ class _WebhookProbe(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     events: tuple[str | None, ...] | None = None
 
 
+# The fields in the API's order (the vendor's example): msgspec looks for each key at
+# the field after the last one found first.
 class _RecordProbe(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, gc=False):
-    sessionId: str | None = None  # noqa: N815 - the API's key
-    deploymentId: str | None = None  # noqa: N815
-    tag: str | None = None
+    webhook: _WebhookProbe | None = None
     status: str | None = None
+    deploymentId: str | None = None  # noqa: N815 - the API's key
+    tag: str | None = None
     start: str | None = None
-    end: str | None = None
-    duration: float | None = None
+    sessionId: str | None = None  # noqa: N815
     createdAt: str | None = None  # noqa: N815
     updatedAt: str | None = None  # noqa: N815
-    webhook: _WebhookProbe | None = None
+    duration: float | None = None
+    end: str | None = None
     metadata: msgspec.Raw | UnsetType = UNSET
 
 
