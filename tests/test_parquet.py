@@ -103,6 +103,20 @@ def test_bi_profile_types_for_pyarrow(tmp_path: Path, frame: pl.DataFrame) -> No
 
 
 @pytest.mark.parametrize("profile", ["bi", "native"])
+def test_a_large_file_has_row_groups_of_65536_rows_and_reads_back_whole(
+    tmp_path: Path, profile: Any
+) -> None:
+    frame = random_sessions(140_000, seed=3)
+    target = write_parquet(frame, tmp_path / "s.parquet", profile=profile)
+    metadata = pq.ParquetFile(target).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [65_536, 65_536, 140_000 - 2 * 65_536]
+    assert read_parquet(target).equals(frame)
+    query = f"SELECT count(*), count(DISTINCT session_id) FROM '{target}'"
+    assert duckdb.sql(query).fetchall() == [(140_000, frame["session_id"].n_unique())]
+
+
+@pytest.mark.parametrize("profile", ["bi", "native"])
 def test_streamed_and_whole_files_show_one_schema(
     tmp_path: Path, frame: pl.DataFrame, profile: str
 ) -> None:
