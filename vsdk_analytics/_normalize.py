@@ -155,10 +155,13 @@ class ParsedPage:
     lines: bytes = b""
     """A fast page's records as the probe validated them, one JSON line each,
     without ``metadata`` (in `metadata`, as sent) and webhook ``events`` (in `events`)."""
+    metadata: bytes = b""
+    """A fast page's ``metadata`` values as sent, joined by NUL bytes, an item per record
+    (empty where the record has none). JSON text never holds a NUL byte, and no JSON
+    value is empty, so the items split back exactly."""
     events: bytes = b""
     """A fast page's webhook ``events``: one JSON array, an item per record (null
     where the record has no webhook or no events)."""
-    metadata: list[bytes | None] | None = None
     raw: pl.DataFrame | None = None
     strict: bool = False
     _assembled: tuple[pl.DataFrame, list[Problem]] | None = None
@@ -223,13 +226,13 @@ def _fast_page(envelope: _Envelope, page: int | None) -> ParsedPage:
         return result
     result.session_ids = [r.sessionId for r in records]
     result.created_at = [r.createdAt for r in records]
-    metadata: list[bytes | None] = []
+    metadata: list[msgspec.Raw | bytes] = []
     events: list[tuple[str | None, ...] | None] = []
     for r in records:  # kept apart: raw metadata may hold newlines, and Polars skips it
         if r.metadata is UNSET:
-            metadata.append(None)
+            metadata.append(b"")
         else:
-            metadata.append(bytes(r.metadata))
+            metadata.append(r.metadata)
             r.metadata = UNSET
         hook = r.webhook
         if hook is None:
@@ -237,7 +240,7 @@ def _fast_page(envelope: _Envelope, page: int | None) -> ParsedPage:
         else:
             events.append(hook.events)
             hook.events = None
-    result.metadata = metadata
+    result.metadata = b"\x00".join(metadata)  # one copy, no bytes object per record
     result.events = _ENCODER.encode(events)
     result.lines = _ENCODER.encode_lines(records)
     return result
@@ -316,9 +319,10 @@ def _reread_exact(parsed: ParsedPage) -> ParsedPage:
     """
     records = _LINES.decode_lines(parsed.lines)
     events = _EVENTS.decode(parsed.events)
-    for record, metadata, hook_events in zip(records, parsed.metadata or (), events, strict=True):
-        if metadata is not None:
-            record.metadata = msgspec.Raw(metadata)
+    metadata = parsed.metadata.split(b"\x00")
+    for record, raw_metadata, hook_events in zip(records, metadata, events, strict=True):
+        if raw_metadata:
+            record.metadata = msgspec.Raw(raw_metadata)
         if record.webhook is not None:
             record.webhook.events = hook_events
     body = b'{"data":' + _ENCODER.encode(records) + b"}"
@@ -352,10 +356,13 @@ def _read_fast(
             fast = []
     if not fast or typed is None:
         return pages, None
-    metadata = pl.Series(
-        "metadata",
-        [m for p in fast for m in (p.metadata or ())],
-        dtype=pl.Binary(),
+    # NUL-joined per page (see `ParsedPage.metadata`), split natively: no Python object
+    # per row; the empty items are the records without metadata
+    metadata = (
+        pl.Series("metadata", [p.metadata for p in fast], dtype=pl.Binary())
+        .cast(pl.String())
+        .str.split("\x00")
+        .explode()
     )
     # one JSON array per page, decoded natively, then an item per row
     events = (
@@ -376,7 +383,7 @@ def _read_fast(
         pl.col("updatedAt").alias("updated_at"),
         pl.col("webhook").struct.field("endpoint").alias("webhook_endpoint"),
         events,
-        metadata.cast(pl.String()).replace("null", None).alias("metadata"),
+        metadata.replace(["", "null"], None).alias("metadata"),
         pl.lit(None, pl.String()).alias("extra"),
     )
     return pages, flat
