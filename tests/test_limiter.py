@@ -109,6 +109,19 @@ def test_permits_are_first_come_first_served_within_the_concurrency() -> None:
     run_virtual(main)
 
 
+def test_a_long_lived_limiter_keeps_only_the_last_window_of_successes() -> None:
+    # 5,000 requests over 50 s: the observed rate needs the last second's, no more
+    async def main(loop: _VirtualLoop) -> None:
+        limiter = RequestLimiter(max_concurrency=4, clock=loop.time)
+        for _ in range(5_000):
+            async with limiter.slot() as permit:
+                await asyncio.sleep(0.01)
+                permit.record(200, {})
+        assert len(limiter._successes) <= 101  # what it holds: not a time per request
+
+    run_virtual(main)
+
+
 def test_no_rate_cap_until_the_server_pushes_back() -> None:
     async def main(loop: _VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=4, clock=loop.time)

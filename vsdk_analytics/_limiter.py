@@ -285,7 +285,12 @@ class RequestLimiter:
         self._window_start = now
 
     def _succeed(self, now: float) -> None:
-        self._successes.append(now)
+        successes = self._successes
+        successes.append(now)
+        # only the last window counts (`_observed_rate`): a client kept for months of
+        # fetches must not hold a time for every request it ever sent
+        while successes[0] < now - _WINDOW_SECONDS:
+            successes.popleft()
         self._limit = min(float(self.max_concurrency), self._limit + 1.0 / self._limit)
         if self._learned is not None:
             if self._slow_start:
