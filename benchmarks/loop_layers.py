@@ -29,12 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+import _children
 import msgspec
 
 from vsdk_analytics._normalize import _PageInfo
@@ -156,33 +155,18 @@ def _child(args: argparse.Namespace) -> None:
 
 def main() -> int:
     """Parse the options; run the children (or be one)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = _children.parser(__doc__.splitlines()[0])
     p.add_argument("--pages", type=int, default=2001, help="pages of 100 sessions to fetch")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--url", help=argparse.SUPPRESS)
-    p.add_argument("--token", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         _child(args)
         return 0
-    sys.path.insert(0, str(Path(__file__).parent))
-    from run import FakeAPI  # noqa: PLC0415 - the benchmarks' fake-server runner
-
+    options = ["--pages", str(args.pages), "--concurrency", str(args.concurrency)]
     # one page fewer than asked holds sessions: the engine's last request finds it empty
     sessions = 100 * max(args.pages - 1, 1)
-    runs: dict[str, list[tuple[float, float, float]]] = {layer: [] for layer in LAYERS}
-    with FakeAPI(sessions=sessions, per_page=100, latency=0, log=sys.stderr) as api:
-        url, token = api.ready(timeout=120)
-        for _ in range(args.repeat):
-            for layer in LAYERS:
-                command = [sys.executable, __file__, "--child", layer, "--url", url]
-                command += ["--token", token, "--pages", str(args.pages)]
-                command += ["--concurrency", str(args.concurrency)]
-                out = subprocess.run(command, check=True, capture_output=True, text=True)
-                wall, loop_cpu, cpu = (float(x) for x in out.stdout.split())
-                runs[layer].append((wall, loop_cpu, cpu))
+    runs = _children.interleaved(__file__, LAYERS, options, sessions=sessions, repeat=args.repeat)
     print(
         f"{args.pages} pages of 100 sessions, {args.concurrency} in flight, "
         f"medians of {args.repeat}"

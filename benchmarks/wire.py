@@ -23,10 +23,10 @@ import argparse
 import asyncio
 import importlib.util
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
+
+import _children
 
 PATH = "/ai/v1/ai-deployment-sessions"
 
@@ -99,57 +99,31 @@ def _child(args: argparse.Namespace) -> None:
 
 def main() -> int:
     """Parse the options; run the children (or be one)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = _children.parser(__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--url", help=argparse.SUPPRESS)
-    p.add_argument("--token", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         _child(args)
         return 0
-    sys.path.insert(0, str(Path(__file__).parent))
-    from run import FakeAPI  # noqa: PLC0415 - the benchmarks' fake-server runner
 
     tools = ["aiohttp", "wire", "httpx-wire"]
     if importlib.util.find_spec("httpx_aiohttp") is not None:
         tools.append("httpx-aiohttp")
-    times: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
-    with FakeAPI(sessions=100 * args.requests, per_page=100, latency=0, log=sys.stderr) as api:
-        url, token = api.ready(timeout=120)
-        for _ in range(args.repeat):
-            for tool in tools:
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--child",
-                        tool,
-                        "--url",
-                        url,
-                        "--token",
-                        token,
-                        "--requests",
-                        str(args.requests),
-                        "--concurrency",
-                        str(args.concurrency),
-                    ],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout.split()
-                times[tool].append((float(out[0]), float(out[1])))
+    options = ["--requests", str(args.requests), "--concurrency", str(args.concurrency)]
+    times = _children.interleaved(
+        __file__, tools, options, sessions=100 * args.requests, repeat=args.repeat
+    )
     print(
         f"{args.requests} GETs of 100 sessions, {args.concurrency} in flight, "
         f"medians of {args.repeat}"
     )
     print("| tool | wall s | CPU s | ms per request (CPU) |")
     print("|---|---|---|---|")
-    for tool, runs in times.items():
-        wall = statistics.median(w for w, _ in runs)
-        cpu = statistics.median(c for _, c in runs)
+    for tool, runs in times.items():  # a child prints wall, CPU and bytes read
+        wall = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
         print(f"| {tool} | {wall:.2f} | {cpu:.2f} | {1000 * cpu / args.requests:.3f} |")
     return 0
 
