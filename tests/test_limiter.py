@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import selectors
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -19,46 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests._virtual import VirtualLoop, run_virtual
 from vsdk_analytics._limiter import Permit, RequestLimiter
 from vsdk_analytics._retry import set_backoff_scale
 from vsdk_analytics.testing import FakeServer, FakeVideoSDK
 
 T = TypeVar("T")
 LIST = "/ai/v1/ai-deployment-sessions"
-
-
-class _VirtualSelector(selectors.DefaultSelector):
-    """Polls without blocking; when nothing is ready, jumps the loop's clock instead."""
-
-    loop: _VirtualLoop
-
-    def select(self, timeout: float | None = None) -> list[Any]:
-        ready: list[Any] = super().select(0)
-        if not ready and timeout:
-            self.loop.now += timeout
-        elif not ready and timeout is None:
-            raise RuntimeError("deadlock: nothing scheduled and nothing to read")
-        return ready
-
-
-class _VirtualLoop(asyncio.SelectorEventLoop):
-    def __init__(self) -> None:
-        selector = _VirtualSelector()
-        super().__init__(selector)
-        selector.loop = self
-        self.now = 1000.0
-
-    def time(self) -> float:
-        return self.now
-
-
-def run_virtual(main: Callable[[_VirtualLoop], Awaitable[T]]) -> T:
-    """Run ``main(loop)`` on a loop whose time only moves when everything waits."""
-    loop = _VirtualLoop()
-    try:
-        return loop.run_until_complete(main(loop))
-    finally:
-        loop.close()
 
 
 @pytest.fixture
@@ -76,7 +42,7 @@ def _release(limiter: RequestLimiter, permit: Permit, status: int | None, **head
 
 
 async def _grant_times(
-    limiter: RequestLimiter, loop: _VirtualLoop, n: int, status: int = 200
+    limiter: RequestLimiter, loop: VirtualLoop, n: int, status: int = 200
 ) -> list[float]:
     times: list[float] = []
 
@@ -90,7 +56,7 @@ async def _grant_times(
 
 
 def test_permits_are_first_come_first_served_within_the_concurrency() -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=2, clock=loop.time)
         order: list[int] = []
 
@@ -111,7 +77,7 @@ def test_permits_are_first_come_first_served_within_the_concurrency() -> None:
 
 def test_a_long_lived_limiter_keeps_only_the_last_window_of_successes() -> None:
     # 5,000 requests over 50 s: the observed rate needs the last second's, no more
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=4, clock=loop.time)
         for _ in range(5_000):
             async with limiter.slot() as permit:
@@ -123,7 +89,7 @@ def test_a_long_lived_limiter_keeps_only_the_last_window_of_successes() -> None:
 
 
 def test_no_rate_cap_until_the_server_pushes_back() -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=4, clock=loop.time)
         times = await _grant_times(limiter, loop, 50)
         assert set(times) == {times[0]}  # all at once
@@ -133,7 +99,7 @@ def test_no_rate_cap_until_the_server_pushes_back() -> None:
 
 
 def test_explicit_rate_is_a_hard_cap_and_not_scaled_in_tests() -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=8, max_requests_per_second=4.0, clock=loop.time)
         times = await _grant_times(limiter, loop, 9)
         gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -145,7 +111,7 @@ def test_explicit_rate_is_a_hard_cap_and_not_scaled_in_tests() -> None:
 
 
 def test_a_429_halves_concurrency_once_per_round_and_successes_restore_it() -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=8, clock=loop.time)
         permits = [await limiter.acquire() for _ in range(8)]
         for permit in permits:  # one burst: eight 429s of one round
@@ -163,7 +129,7 @@ def test_a_429_halves_concurrency_once_per_round_and_successes_restore_it() -> N
 
 
 def test_a_429_sets_a_learned_rate_from_the_successes(real_waits: None) -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=8, clock=loop.time)
         for _ in range(20):  # 20 successes over 2 s: 10 requests/s
             _release(limiter, await limiter.acquire(), 200)
@@ -187,7 +153,7 @@ def test_a_429_sets_a_learned_rate_from_the_successes(real_waits: None) -> None:
 def test_retry_after_pauses_every_request_not_just_its_own(
     headers: dict[str, str], real_waits: None
 ) -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=8, clock=loop.time)
         throttled, other = await limiter.acquire(), await limiter.acquire()
         start = loop.time()
@@ -205,7 +171,7 @@ def test_retry_after_pauses_every_request_not_just_its_own(
 
 
 def test_retry_after_waits_follow_the_testing_switch() -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=8, clock=loop.time)
         start = loop.time()
         _release(limiter, await limiter.acquire(), 429, Retry_After="30")
@@ -217,7 +183,7 @@ def test_retry_after_waits_follow_the_testing_switch() -> None:
 
 
 def test_retry_after_on_503_pauses_but_on_200_does_not(real_waits: None) -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=8, clock=loop.time)
         _release(limiter, await limiter.acquire(), 200, Retry_After="5")
         assert limiter.paused_until is None
@@ -231,7 +197,7 @@ def test_retry_after_on_503_pauses_but_on_200_does_not(real_waits: None) -> None
 
 
 def test_explicit_retry_after_wins_over_the_headers(real_waits: None) -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=8, clock=loop.time)
         permit = await limiter.acquire()
         limiter.release(permit, status=429, headers={"Retry-After": "50"}, retry_after=3.0)
@@ -246,7 +212,7 @@ def test_explicit_retry_after_wins_over_the_headers(real_waits: None) -> None:
 def test_rate_limit_headers_set_the_rate_and_an_empty_window_pauses(
     prefix: str, real_waits: None
 ) -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=8, clock=loop.time)
         ok = {f"{prefix}Limit": "100", f"{prefix}Remaining": "20", f"{prefix}Reset": "10"}
         limiter.release(await limiter.acquire(), status=200, headers=ok)
@@ -262,7 +228,7 @@ def test_rate_limit_headers_set_the_rate_and_an_empty_window_pauses(
 
 
 def test_rate_limit_policy_caps_the_rate_and_the_stricter_cap_wins() -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         policy = {"RateLimit-Policy": "50;w=10, 1000;w=3600"}  # the strictest: 1000 per hour
         limiter = RequestLimiter(max_concurrency=8, clock=loop.time)
         limiter.release(await limiter.acquire(), status=200, headers=policy)
@@ -275,7 +241,7 @@ def test_rate_limit_policy_caps_the_rate_and_the_stricter_cap_wins() -> None:
 
 
 def test_cancelled_waiters_leak_no_slot() -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=1, clock=loop.time)
         held = await limiter.acquire()
         queued = [asyncio.ensure_future(limiter.acquire()) for _ in range(3)]
@@ -293,7 +259,7 @@ def test_cancelled_waiters_leak_no_slot() -> None:
 
 
 def test_a_permit_is_released_once_and_slot_releases_on_errors() -> None:
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(max_concurrency=1, clock=loop.time)
         permit = await limiter.acquire()
         _release(limiter, permit, 200)
@@ -341,7 +307,7 @@ def test_invariants_under_any_answers(
 ) -> None:
     """Whatever the server says: bounds hold, no slot leaks, the cap is never exceeded."""
 
-    async def main(loop: _VirtualLoop) -> None:
+    async def main(loop: VirtualLoop) -> None:
         limiter = RequestLimiter(
             max_concurrency=concurrency, max_requests_per_second=cap, clock=loop.time
         )
@@ -392,7 +358,7 @@ async def _hammer(client: httpx.AsyncClient, limiter: RequestLimiter, token: str
 def test_learns_a_token_bucket_in_virtual_time(real_waits: None) -> None:
     """25 requests/s, burst 5, 300 pages at concurrency 8: few 429s, near the limit."""
 
-    async def main(loop: _VirtualLoop) -> tuple[float, Mapping[int, int], RequestLimiter]:
+    async def main(loop: VirtualLoop) -> tuple[float, Mapping[int, int], RequestLimiter]:
         api = FakeVideoSDK(3000, clock=loop.time, rate_limit=25, rate_burst=5, max_per_page=10)
 
         async def handler(request: httpx.Request) -> httpx.Response:

@@ -400,7 +400,7 @@ def test_the_assembler_starts_on_an_idle_worker_and_keeps_the_order() -> None:
         return probe_page(b'{"data":[%s]}' % rows.encode(), page=n)
 
     async def run(min_rows: int) -> tuple[list[str], int]:
-        assembler = ChunkAssembler(chunk_rows=1_000, min_rows=min_rows, strict=False)
+        assembler = ChunkAssembler(chunk_rows=1_000, min_rows=min_rows, quiet_s=None, strict=False)
         chunks_seen = 0
         for n in range(1, 9):
             assembler.add(page(n))
@@ -418,3 +418,74 @@ def test_the_assembler_starts_on_an_idle_worker_and_keeps_the_order() -> None:
     assert early == late == expected
     assert chunks_early == 4  # every second page: 6 rows each, on the idle worker
     assert chunks_late == 0  # below chunk_rows and min_rows: all left for result()
+
+
+def _small_page(n: int) -> Any:
+    from vsdk_analytics._normalize import probe_page
+
+    rows = ",".join(
+        f'{{"sessionId":"s{n}-{i}","createdAt":"2025-01-01T00:00:00.000Z"}}' for i in range(3)
+    )
+    return probe_page(b'{"data":[%s]}' % rows.encode(), page=n)
+
+
+def test_the_assembler_uses_a_quiet_spell_and_not_a_stream_of_pages() -> None:
+    """Below ``min_rows``, pages go to the idle worker once none has come for ``quiet_s``
+    (the loop waits on the network), never while they keep coming; on virtual time."""
+    from tests._virtual import VirtualLoop, run_virtual
+    from vsdk_analytics._batches import ChunkAssembler
+
+    async def main(_: VirtualLoop) -> list[str]:
+        assembler = ChunkAssembler(chunk_rows=1_000, min_rows=1_000, quiet_s=0.005, strict=False)
+        for n in range(1, 5):  # a page every 4 ms: never quiet for 5
+            assembler.add(_small_page(n))
+            await asyncio.sleep(0.004)
+        assert assembler._chunks == []
+        await asyncio.sleep(0.002)  # 6 ms since the last page
+        assert len(assembler._chunks) == 1
+        assembler.add(_small_page(5))  # after the quiet spell: waits for the next one
+        assert len(assembler._chunks) == 1
+        rows, problems = await assembler.result()
+        assert problems == []
+        assert len(assembler._chunks) == 0
+        return list(rows.get_column("session_id"))
+
+    assert run_virtual(main) == [f"s{n}-{i}" for n in range(1, 6) for i in range(3)]
+
+
+def test_a_quiet_spell_on_a_busy_worker_waits_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quiet spell that starts while the worker assembles a chunk hands the pages on
+    when the worker finishes, not before (one chunk at a time below ``chunk_rows``)."""
+    from tests._virtual import VirtualLoop, run_virtual
+    from vsdk_analytics import _batches
+    from vsdk_analytics._batches import ChunkAssembler
+
+    release = threading.Event()
+    started: list[int] = []
+    real = _batches.assemble
+
+    def slow(pages: Any, *, strict: bool) -> Any:
+        started.append(len(pages))
+        if len(started) == 1:
+            release.wait(timeout=30)
+        return real(pages, strict=strict)
+
+    monkeypatch.setattr(_batches, "assemble", slow)
+
+    async def main(loop: VirtualLoop) -> list[str]:
+        assembler = ChunkAssembler(chunk_rows=1_000, min_rows=6, quiet_s=0.005, strict=False)
+        assembler.add(_small_page(1))
+        assembler.add(_small_page(2))  # 6 rows on an idle worker: the first chunk
+        assembler.add(_small_page(3))  # 3 rows: below min_rows, the worker busy
+        await asyncio.sleep(0.010)  # quiet, but the worker still holds the first chunk
+        assert started == [2]
+        assert len(assembler._chunks) == 1
+        first = assembler._chunks[0]
+        release.set()
+        await asyncio.wait({first})
+        assert len(assembler._chunks) == 2  # handed on as the worker finished
+        rows, _ = await assembler.result()
+        assert started == [2, 1]
+        return list(rows.get_column("session_id"))
+
+    assert run_virtual(main) == [f"s{n}-{i}" for n in range(1, 4) for i in range(3)]

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import polars as pl
 
+from ._constants import ASSEMBLY_CHUNK_ROWS, ASSEMBLY_MIN_ROWS, ASSEMBLY_QUIET_S
 from ._normalize import ParsedPage, Problem, assemble, empty_sessions
 
 __all__ = ["ChunkAssembler", "PageBatcher"]
@@ -36,28 +37,61 @@ _Chunk = tuple[pl.DataFrame, list[Problem]]
 class ChunkAssembler:
     """Assembles pages (in the order added) a chunk at a time, on the default executor.
 
-    A chunk goes to the worker as soon as it holds ``min_rows`` and the worker is idle,
-    or once it holds ``chunk_rows`` whatever the worker does: a fetch that waits on the
-    network has its rows assembled while later pages are in flight (what is left after
-    the last answer is one small chunk), and one that outpaces the worker gets larger
-    chunks, so Polars' per-call overhead stays small. `result` waits for them all. Call
-    it (or `discard`) from the loop that added the pages.
+    A chunk goes to the worker once it holds ``chunk_rows`` whatever the worker does, or
+    when the worker is idle and either the chunk holds ``min_rows`` or no page has come
+    for ``quiet_s`` seconds (the loop waits on the network). So a fetch that outpaces the
+    worker gets large chunks, and Polars' per-call overhead stays small (on 200,000
+    sessions at 0 ms, chunks of 2,000 rows cost 0.16 s more CPU than chunks of 20,000),
+    while a fetch that waits on the network has its rows assembled during the waits
+    (what is left after the last answer is one small chunk). `result` waits for them all.
+    Call it (or `discard`) from the loop that added the pages. ``min_rows`` None: as
+    ``chunk_rows``; ``quiet_s`` None: no quiet spells.
     """
 
-    def __init__(self, *, chunk_rows: int, strict: bool, min_rows: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        strict: bool,
+        chunk_rows: int = ASSEMBLY_CHUNK_ROWS,
+        min_rows: int | None = ASSEMBLY_MIN_ROWS,
+        quiet_s: float | None = ASSEMBLY_QUIET_S,
+    ) -> None:
         self._chunk_rows = max(1, chunk_rows)
         self._min_rows = self._chunk_rows if min_rows is None else max(1, min_rows)
+        self._quiet_s = quiet_s
         self._strict = strict
         self._pending: list[ParsedPage] = []
         self._rows = 0
         self._chunks: list[asyncio.Future[_Chunk]] = []
         self._running = 0
+        self._last_add = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def add(self, parsed: ParsedPage) -> None:
         """A page, after every page added before it."""
         self._pending.append(parsed)
         self._rows += parsed.record_count
         if self._rows >= self._chunk_rows or (self._rows >= self._min_rows and not self._running):
+            self._submit()
+        elif self._quiet_s is not None:
+            loop = asyncio.get_running_loop()
+            self._last_add = loop.time()
+            if self._timer is None:  # one timer at a time, pushed back while pages come
+                self._timer = loop.call_later(self._quiet_s, self._check_quiet)
+
+    def _quiet(self) -> float:
+        """Seconds until the loop has been quiet for ``quiet_s`` (<= 0: it has)."""
+        assert self._quiet_s is not None
+        return self._last_add + self._quiet_s - asyncio.get_running_loop().time()
+
+    def _check_quiet(self) -> None:
+        self._timer = None
+        if not self._pending or self._running:
+            return  # nothing to do, or `_finished` decides when the worker is free
+        wait = self._quiet()
+        if wait > 0:
+            self._timer = asyncio.get_running_loop().call_later(wait, self._check_quiet)
+        else:
             self._submit()
 
     def _submit(self) -> None:
@@ -72,11 +106,19 @@ class ChunkAssembler:
 
     def _finished(self, _: asyncio.Future[_Chunk]) -> None:
         self._running -= 1
-        if not self._running and self._rows >= self._min_rows:
+        if self._running or not self._pending:
+            return
+        if self._rows >= self._min_rows or (self._quiet_s is not None and self._quiet() <= 0):
             self._submit()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def result(self) -> _Chunk:
         """Every page's rows (`SESSIONS_SCHEMA`, in order, not deduplicated) and problems."""
+        self._cancel_timer()
         self._submit()
         chunks, self._chunks = self._chunks, []
         done = await asyncio.gather(*chunks)
@@ -88,6 +130,7 @@ class ChunkAssembler:
 
     def discard(self) -> None:
         """Drop what was added (the fetch failed); chunks already running finish unread."""
+        self._cancel_timer()
         self._pending, self._rows = [], 0
         for chunk in self._chunks:  # nobody will read them: no "never retrieved" noise
             chunk.add_done_callback(_retrieve)

@@ -30,7 +30,7 @@ import polars as pl
 
 from ._batches import ChunkAssembler, PageBatcher
 from ._combine import combine_pages
-from ._constants import ASSEMBLY_CHUNK_ROWS, ASSEMBLY_MIN_ROWS, SESSIONS_PATH
+from ._constants import SESSIONS_PATH
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -242,9 +242,7 @@ class _Run:
             compact_ids=on_batch is not None,
         )
         self._in_flight_cap = max(2 * max_concurrency, 4)
-        self._assembly = ChunkAssembler(
-            chunk_rows=ASSEMBLY_CHUNK_ROWS, min_rows=ASSEMBLY_MIN_ROWS, strict=strict
-        )
+        self._assembly = ChunkAssembler(strict=strict)
         self._failed: dict[PageRequest, BaseException] = {}
         self._bounds: dict[int, tuple[object, object]] = {}
         self._sink = make_sink(progress)
