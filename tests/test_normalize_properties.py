@@ -508,6 +508,36 @@ def test_normalize_sessions_matches_parse_page(records: list[Any]) -> None:
     assert_frame_equal(metadata_as_json(frame), metadata_as_json(parsed.rows), check_exact=True)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(*[st.none() | api_timestamps | timestamp_variants() for _ in range(4)]),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_fast_timestamp_parser_agrees_with_the_general_format(
+    rows: list[tuple[str | None, ...]],
+) -> None:
+    """`parse_times` (the API's fixed-width format first, the general one where that
+    refuses a text) gives what `TIMESTAMP_FORMAT` alone gives, text by text."""
+    from vsdk_analytics._schema import TIMESTAMP_FORMAT
+    from vsdk_analytics._timestamps import parse_times
+
+    names = ["start", "end", "created_at", "updated_at"]
+    raw = pl.DataFrame(
+        {n: [row[i] for row in rows] for i, n in enumerate(names)},
+        schema={n: pl.String() for n in names},
+    )
+    general = raw.with_columns(
+        pl.col(n).str.to_datetime(
+            TIMESTAMP_FORMAT, time_unit="us", time_zone="UTC", strict=False, cache=False
+        )
+        for n in names
+    )
+    assert_frame_equal(parse_times(raw), general)
+
+
 def test_oracle_accepts_the_api_format() -> None:
     assert oracle_timestamp("2025-06-18T11:15:07.275Z") == datetime(
         2025, 6, 18, 11, 15, 7, 275000, tzinfo=UTC
