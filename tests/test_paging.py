@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -312,3 +312,20 @@ def test_fresh_rows_are_those_no_answer_held(compact_ids: bool) -> None:
     second = [b, c, c, None, a.upper()]  # b seen, c twice here, an id-less row, another id
     assert planner.fresh(second, anonymous=False) == [False, True, False, False, True]
     assert planner.fresh(second, anonymous=True) == [False, True, False, True, True]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(["a", "b", "c", "d", "e", None]), max_size=4), max_size=5),
+    st.booleans(),
+)
+def test_ids_unique_is_no_id_twice_and_none_missing(
+    answers: list[list[str | None]], compact_ids: bool
+) -> None:
+    """What lets the fetch skip its own uniqueness check: every row fed has an id, and no
+    id came twice, in one answer or across answers."""
+    planner = PagingPlanner(4, lookahead=4, compact_ids=compact_ids)
+    for n, ids in enumerate(answers, start=1):
+        planner.feed(PageAnswer(PageRequest(n, 4), ids))
+    every = [sid for ids in answers for sid in ids]
+    assert planner.ids_unique == (None not in every and len(set(every)) == len(every))

@@ -27,18 +27,20 @@ def newest_per_session(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def combine_pages(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+def combine_pages(frames: Sequence[pl.DataFrame], *, unique: bool = False) -> pl.DataFrame:
     """Concatenate page frames, keep the newest ``updated_at`` per session, sort.
 
     Rows are ordered by ``created_at`` descending, then ``session_id``. Rows
-    without a session id are all kept (nothing to deduplicate them on).
+    without a session id are all kept (nothing to deduplicate them on). ``unique``:
+    the caller knows every row has an id no other row has (the fetch's coverage
+    counted them), so it is not checked again (200,000 ids: 9-15 ms).
     """
     frames = [f for f in frames if f.height]
     if not frames:
         return empty_sessions()
     allrows = pl.concat(frames, how="vertical", rechunk=False)
     ids = allrows.get_column("session_id")
-    if ids.null_count() == 0 and ids.n_unique() == allrows.height:
+    if unique or (ids.null_count() == 0 and ids.n_unique() == allrows.height):
         # The common case (no shifted offsets): no string sort needed to deduplicate,
         # and none at all when the API's order is already this one (newest first)
         if _in_output_order(allrows):

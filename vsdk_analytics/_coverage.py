@@ -64,6 +64,7 @@ class Coverage:
         self.unions = 0  # links made by shared ids (progress between stitch rounds)
         self.distinct = 0  # session ids seen
         self.anonymous = 0  # rows without a session id
+        self.rows = 0  # rows of every answer
         self._compact = compact_ids
         self._uf = UnionFind()
         self._owner: dict[str | bytes, int] = {}
@@ -107,12 +108,18 @@ class Coverage:
         if not answer.newest_first:
             self.unordered = True
         rows = len(keys)
+        self.rows += rows
         self.honoured = max(self.honoured, rows)
         index = self._uf.add()
         new = self._record_ids(keys, index)
         seen = Seen(answer.request, rows, new, total, len(self.seen), answer.oldest_before_since)
         self.seen.append(seen)
         return seen
+
+    @property
+    def ids_unique(self) -> bool:
+        """Whether every row of every answer so far has an id no other row has."""
+        return not self.anonymous and self.distinct == self.rows
 
     def reread_unchanged(self, seen: Seen) -> None:
         """Page 1 re-read with the same ids after an empty page 2: the list ends there."""

@@ -375,7 +375,7 @@ class _Run:
         remaining work after the last answer began at ``started``.
         """
         if self._batcher is None:
-            frame = self._range.apply(combine_pages([rows]))
+            frame = self._range.apply(combine_pages([rows], unique=self._planner.ids_unique))
             sessions = frame.height
         else:  # streamed: the rows went to on_batch
             problems, frame = self._batcher.problems, rows

@@ -119,6 +119,11 @@ class PagingPlanner:
         """Whether every page so far came newest first (``since`` can stop early)."""
         return not self._cov.unordered
 
+    @property
+    def ids_unique(self) -> bool:
+        """Whether no session id came twice in any answers fed, and every row had one."""
+        return self._cov.ids_unique
+
     def fresh(self, ids: Sequence[str | None], *, anonymous: bool) -> list[bool]:
         """Per row of an answer about to be fed: whether its session is new to the fetch.
 
