@@ -489,3 +489,74 @@ def test_a_quiet_spell_on_a_busy_worker_waits_for_it(monkeypatch: pytest.MonkeyP
         return list(rows.get_column("session_id"))
 
     assert run_virtual(main) == [f"s{n}-{i}" for n in range(1, 4) for i in range(3)]
+
+
+def test_the_assembler_keeps_list_order_whatever_the_arrival_order() -> None:
+    """Main pages are assembled in page order (each waits for the pages before it, or
+    their skip); extra answers and a page given twice go at once; result hands on the
+    rest."""
+    from vsdk_analytics._batches import ChunkAssembler
+
+    async def run() -> list[str]:
+        assembler = ChunkAssembler(chunk_rows=1_000, min_rows=3, quiet_s=None, strict=False)
+        assembler.add(_small_page(3), 3)
+        assembler.add(_small_page(2), 2)
+        assert assembler._pending == [] and assembler._chunks == []  # waiting for page 1
+        assembler.add(_small_page(9))  # an extra request: at once
+        assembler.add(_small_page(1), 1)  # releases 1, 2, 3
+        assembler.skip(4)  # failed: 5 need not wait for it
+        assembler.add(_small_page(6), 6)
+        assembler.add(_small_page(5), 5)
+        assembler.add(_small_page(8), 8)  # held: waits for 7
+        assembler.add(_small_page(1), 1)  # asked again: at once
+        assembler.add(_small_page(7), 7)  # releases 7, 8
+        assembler.add(_small_page(11), 11)  # held: 10 never comes
+        rows, _ = await assembler.result()
+        return [sid.split("-")[0] for sid in rows.get_column("session_id")[::3]]
+
+    expected = ["s9", "s1", "s2", "s3", "s5", "s6", "s1", "s7", "s8", "s11"]
+    assert asyncio.run(run()) == expected
+
+
+def test_the_assembler_hands_on_small_chunks_near_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Within ``min_rows`` of page 1's total, chunks of ``tail_rows`` go at once while the
+    worker is busy; before that, pages wait for the worker (or for ``chunk_rows``)."""
+    from vsdk_analytics import _batches
+    from vsdk_analytics._batches import ChunkAssembler
+    from vsdk_analytics._normalize import probe_page
+
+    release = threading.Event()
+    real = _batches.assemble
+
+    def slow(pages: Any, *, strict: bool) -> Any:
+        if pages[0].page == 1:
+            release.wait(timeout=30)  # the worker stays busy with the first chunk
+        return real(pages, strict=strict)
+
+    monkeypatch.setattr(_batches, "assemble", slow)
+
+    def page(n: int, rows: int, total: int) -> Any:
+        data = ",".join(
+            f'{{"sessionId":"s{n}-{i}","createdAt":"2025-01-01T00:00:00.000Z"}}'
+            for i in range(rows)
+        )
+        body = b'{"data":[%s],"pageInfo":{"totalItems":%d}}' % (data.encode(), total)
+        return probe_page(body, page=n)
+
+    async def run(total: int) -> int:
+        release.clear()
+        assembler = ChunkAssembler(
+            chunk_rows=1_000, min_rows=12, quiet_s=None, tail_rows=3, strict=False
+        )
+        assembler.add(page(1, 12, total), 1)  # 12 rows on an idle worker: a chunk
+        for n in range(2, 6):
+            assembler.add(page(n, 3, total), n)
+        handed_on = len(assembler._chunks) - 1
+        release.set()
+        await assembler.result()
+        return handed_on
+
+    assert asyncio.run(run(total=24)) == 4  # the last 12 of 24 rows: a chunk a page
+    assert asyncio.run(run(total=10_000)) == 0  # far from the end: they wait

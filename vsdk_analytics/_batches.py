@@ -23,15 +23,65 @@ import asyncio
 import collections
 import functools
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import polars as pl
 
-from ._constants import ASSEMBLY_CHUNK_ROWS, ASSEMBLY_MIN_ROWS, ASSEMBLY_QUIET_S
+from ._constants import (
+    ASSEMBLY_CHUNK_ROWS,
+    ASSEMBLY_MIN_ROWS,
+    ASSEMBLY_QUIET_S,
+    ASSEMBLY_TAIL_ROWS,
+)
 from ._normalize import ParsedPage, Problem, assemble, empty_sessions
 
 __all__ = ["ChunkAssembler", "PageBatcher"]
 
 _Chunk = tuple[pl.DataFrame, list[Problem]]
+T = TypeVar("T")
+
+
+class _InOrder(Generic[T]):
+    """Main pages' answers back in list order (they arrive in any order).
+
+    `put` holds an answer until every page before it was put or skipped; an answer for
+    a page already released or held (a page asked again) comes back at once.
+    """
+
+    __slots__ = ("_held", "_next", "_skipped")
+
+    def __init__(self) -> None:
+        self._held: dict[int, T] = {}
+        self._skipped: set[int] = set()
+        self._next = 1
+
+    def put(self, page: int, item: T) -> list[T]:
+        """``item`` for ``page``; what that releases, in page order."""
+        if page < self._next or page in self._held:
+            return [item]
+        self._held[page] = item
+        return self._release()
+
+    def skip(self, page: int) -> list[T]:
+        """``page`` will not come (it failed); what that releases, in page order."""
+        self._skipped.add(page)
+        return self._release()
+
+    def rest(self) -> list[T]:
+        """Everything still held, in page order (the fetch is over)."""
+        items = [self._held[page] for page in sorted(self._held)]
+        self._held.clear()
+        return items
+
+    def _release(self) -> list[T]:
+        out: list[T] = []
+        held, skipped = self._held, self._skipped
+        while self._next in held or self._next in skipped:
+            if self._next in held:
+                out.append(held.pop(self._next))
+            skipped.discard(self._next)
+            self._next += 1
+        return out
 
 
 class ChunkAssembler:
@@ -46,6 +96,16 @@ class ChunkAssembler:
     (what is left after the last answer is one small chunk). `result` waits for them all.
     Call it (or `discard`) from the loop that added the pages. ``min_rows`` None: as
     ``chunk_rows``; ``quiet_s`` None: no quiet spells.
+
+    In the last ``min_rows`` (by page 1's total, a hint: a wrong one costs only time),
+    chunks of ``tail_rows`` go at once, busy worker or not, and are assembled side by
+    side: what is left after the last answer is small (200,000 sessions at 0 ms: 20 ms
+    against 60 ms after the last answer).
+
+    Main pages given with their page number are assembled in list order (each waits for
+    the pages before it, or their `skip`), so a frame of pages that come newest first is
+    already in the fetch's order and needs no sort (a two-key sort of 200,000 rows: 40 ms
+    after the last answer).
     """
 
     def __init__(
@@ -55,9 +115,13 @@ class ChunkAssembler:
         chunk_rows: int = ASSEMBLY_CHUNK_ROWS,
         min_rows: int | None = ASSEMBLY_MIN_ROWS,
         quiet_s: float | None = ASSEMBLY_QUIET_S,
+        tail_rows: int = ASSEMBLY_TAIL_ROWS,
     ) -> None:
         self._chunk_rows = max(1, chunk_rows)
         self._min_rows = self._chunk_rows if min_rows is None else max(1, min_rows)
+        self._tail_rows = min(max(1, tail_rows), self._min_rows)
+        self._expected: int | None = None  # rows, as page 1 claims: a hint, never trusted
+        self._added = 0
         self._quiet_s = quiet_s
         self._strict = strict
         self._pending: list[ParsedPage] = []
@@ -66,18 +130,40 @@ class ChunkAssembler:
         self._running = 0
         self._last_add = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._order: _InOrder[ParsedPage] = _InOrder()
 
-    def add(self, parsed: ParsedPage) -> None:
-        """A page, after every page added before it."""
+    def add(self, parsed: ParsedPage, page: int | None = None) -> None:
+        """An answer: main page ``page`` (in list order), or an extra request (None)."""
+        if page == 1 and self._expected is None:
+            self._expected = parsed.total_items
+        for ready in [parsed] if page is None else self._order.put(page, parsed):
+            self._take(ready)
+
+    def skip(self, page: int) -> None:
+        """Main page ``page`` will not come (it failed): stop waiting for it."""
+        for ready in self._order.skip(page):
+            self._take(ready)
+
+    def _take(self, parsed: ParsedPage) -> None:
         self._pending.append(parsed)
         self._rows += parsed.record_count
-        if self._rows >= self._chunk_rows or (self._rows >= self._min_rows and not self._running):
+        self._added += parsed.record_count
+        if (
+            self._rows >= self._chunk_rows
+            or (self._rows >= self._min_rows and not self._running)
+            or (self._rows >= self._tail_rows and self._near_end())
+        ):
             self._submit()
         elif self._quiet_s is not None:
             loop = asyncio.get_running_loop()
             self._last_add = loop.time()
             if self._timer is None:  # one timer at a time, pushed back while pages come
                 self._timer = loop.call_later(self._quiet_s, self._check_quiet)
+
+    def _near_end(self) -> bool:
+        """Whether fewer than ``min_rows`` are still to come, by page 1's total."""
+        expected = self._expected
+        return expected is not None and expected - self._added < self._min_rows
 
     def _quiet(self) -> float:
         """Seconds until the loop has been quiet for ``quiet_s`` (<= 0: it has)."""
@@ -119,6 +205,8 @@ class ChunkAssembler:
     async def result(self) -> _Chunk:
         """Every page's rows (`SESSIONS_SCHEMA`, in order, not deduplicated) and problems."""
         self._cancel_timer()
+        for ready in self._order.rest():
+            self._take(ready)
         self._submit()
         chunks, self._chunks = self._chunks, []
         done = await asyncio.gather(*chunks)
@@ -131,6 +219,7 @@ class ChunkAssembler:
     def discard(self) -> None:
         """Drop what was added (the fetch failed); chunks already running finish unread."""
         self._cancel_timer()
+        self._order = _InOrder()
         self._pending, self._rows = [], 0
         for chunk in self._chunks:  # nobody will read them: no "never retrieved" noise
             chunk.add_done_callback(_retrieve)
@@ -173,9 +262,7 @@ class PageBatcher:
         self._batch_rows = max(1, batch_rows)
         self._strict = strict
         self._transform = transform
-        self._held: dict[int, tuple[ParsedPage, list[bool]]] = {}
-        self._skipped: set[int] = set()
-        self._next = 1
+        self._order: _InOrder[tuple[ParsedPage, list[bool]]] = _InOrder()
         self._ready: list[tuple[ParsedPage, list[bool]]] = []
         self._ready_rows = 0
         self._batches: collections.deque[asyncio.Future[_Batch]] = collections.deque()
@@ -197,15 +284,14 @@ class PageBatcher:
         Raises what assembling or emitting an earlier batch raised.
         """
         self._pump()
-        if page is None:
-            self._queue(parsed, keep)
-        else:
-            self._held[page] = (parsed, keep)
+        for ready in [(parsed, keep)] if page is None else self._order.put(page, (parsed, keep)):
+            self._queue(*ready)
         self._release()
 
     def skip(self, page: int) -> None:
         """A main page that will not arrive (it failed): stop waiting for it."""
-        self._skipped.add(page)
+        for ready in self._order.skip(page):
+            self._queue(*ready)
         self._release()
 
     async def drain(self, backlog: int) -> None:
@@ -223,8 +309,8 @@ class PageBatcher:
     async def aclose(self) -> None:
         """Hand on everything still held, in page order; wait until every batch is emitted."""
         self._pump()  # an earlier batch's error first
-        for page in sorted(self._held):
-            self._queue(*self._held.pop(page))
+        for ready in self._order.rest():
+            self._queue(*ready)
         self._flush()
         while self._batches:
             await asyncio.wait({self._batches[0]})
@@ -232,18 +318,12 @@ class PageBatcher:
 
     def discard(self) -> None:
         """Emit nothing more (the fetch failed); batches being assembled finish unread."""
-        self._held, self._ready, self._ready_rows = {}, [], 0
+        self._order, self._ready, self._ready_rows = _InOrder(), [], 0
         for batch in self._batches:  # nobody will read them: no "never retrieved" noise
             batch.add_done_callback(_retrieve)
         self._batches.clear()
 
     def _release(self) -> None:
-        while self._next in self._held or self._next in self._skipped:
-            held = self._held.pop(self._next, None)
-            self._skipped.discard(self._next)
-            if held is not None:
-                self._queue(*held)
-            self._next += 1
         if self._ready_rows >= self._batch_rows:
             self._flush()
 

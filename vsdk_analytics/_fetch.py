@@ -271,8 +271,12 @@ class _Run:
         batcher = self._batcher
 
         def failed(request: PageRequest) -> None:
-            if batcher is not None and request.purpose == "page":
+            if request.purpose != "page":
+                return
+            if batcher is not None:
                 batcher.skip(request.page)
+            else:
+                self._assembly.skip(request.page)
 
         self._failed, self._sent = await execute_plan(
             self._planner,
@@ -313,7 +317,7 @@ class _Run:
         # overhead is paid once per batch, or once for the whole fetch in `_finish`
         ids = parsed.session_ids
         if self._batcher is None:
-            self._assembly.add(parsed)
+            self._assembly.add(parsed, request.page if request.purpose == "page" else None)
         else:
             self._stream(request, parsed, ids)
         before = False
