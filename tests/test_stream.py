@@ -390,6 +390,17 @@ def test_a_batch_that_cannot_be_emitted_ends_the_stream_with_its_error() -> None
     assert asyncio.run(run()) == ["s1"]
 
 
+def _small_page(n: int, rows: int = 3, total: int | None = None) -> Any:
+    """Page ``n``, parsed: ``rows`` sessions ``s{n}-{i}``, and ``totalItems`` if given."""
+    from vsdk_analytics._normalize import probe_page
+
+    data = ",".join(
+        f'{{"sessionId":"s{n}-{i}","createdAt":"2025-01-01T00:00:00.000Z"}}' for i in range(rows)
+    )
+    info = b"" if total is None else b',"pageInfo":{"totalItems":%d}' % total
+    return probe_page(b'{"data":[%s]%s}' % (data.encode(), info), page=n)
+
+
 def test_the_assembler_starts_on_an_idle_worker_and_keeps_the_order() -> None:
     """Pages go to an idle worker once they hold ``min_rows`` (before ``chunk_rows``), so a
     fetch waiting on the network has its rows assembled by its last answer; the frame is
@@ -397,19 +408,12 @@ def test_the_assembler_starts_on_an_idle_worker_and_keeps_the_order() -> None:
     import asyncio
 
     from vsdk_analytics._batches import ChunkAssembler
-    from vsdk_analytics._normalize import probe_page
-
-    def page(n: int) -> Any:
-        rows = ",".join(
-            f'{{"sessionId":"s{n}-{i}","createdAt":"2025-01-01T00:00:00.000Z"}}' for i in range(3)
-        )
-        return probe_page(b'{"data":[%s]}' % rows.encode(), page=n)
 
     async def run(min_rows: int) -> tuple[list[str], int]:
         assembler = ChunkAssembler(chunk_rows=1_000, min_rows=min_rows, quiet_s=None, strict=False)
         chunks_seen = 0
         for n in range(1, 9):
-            assembler.add(page(n))
+            assembler.add(_small_page(n))
             running = list(assembler._chunks)
             if running:  # let the worker finish, as the network's wait would
                 await asyncio.wait(running)
@@ -424,15 +428,6 @@ def test_the_assembler_starts_on_an_idle_worker_and_keeps_the_order() -> None:
     assert early == late == expected
     assert chunks_early == 4  # every second page: 6 rows each, on the idle worker
     assert chunks_late == 0  # below chunk_rows and min_rows: all left for result()
-
-
-def _small_page(n: int) -> Any:
-    from vsdk_analytics._normalize import probe_page
-
-    rows = ",".join(
-        f'{{"sessionId":"s{n}-{i}","createdAt":"2025-01-01T00:00:00.000Z"}}' for i in range(3)
-    )
-    return probe_page(b'{"data":[%s]}' % rows.encode(), page=n)
 
 
 def test_the_assembler_uses_a_quiet_spell_and_not_a_stream_of_pages() -> None:
@@ -531,7 +526,6 @@ def test_the_assembler_hands_on_small_chunks_near_the_end(
     worker is busy; before that, pages wait for the worker (or for ``chunk_rows``)."""
     from vsdk_analytics import _batches
     from vsdk_analytics._batches import ChunkAssembler
-    from vsdk_analytics._normalize import probe_page
 
     release = threading.Event()
     real = _batches.assemble
@@ -543,22 +537,14 @@ def test_the_assembler_hands_on_small_chunks_near_the_end(
 
     monkeypatch.setattr(_batches, "assemble", slow)
 
-    def page(n: int, rows: int, total: int) -> Any:
-        data = ",".join(
-            f'{{"sessionId":"s{n}-{i}","createdAt":"2025-01-01T00:00:00.000Z"}}'
-            for i in range(rows)
-        )
-        body = b'{"data":[%s],"pageInfo":{"totalItems":%d}}' % (data.encode(), total)
-        return probe_page(body, page=n)
-
     async def run(total: int) -> int:
         release.clear()
         assembler = ChunkAssembler(
             chunk_rows=1_000, min_rows=12, quiet_s=None, tail_rows=3, strict=False
         )
-        assembler.add(page(1, 12, total), 1)  # 12 rows on an idle worker: a chunk
+        assembler.add(_small_page(1, 12, total), 1)  # 12 rows on an idle worker: a chunk
         for n in range(2, 6):
-            assembler.add(page(n, 3, total), n)
+            assembler.add(_small_page(n, 3, total), n)
         handed_on = len(assembler._chunks) - 1
         release.set()
         await assembler.result()
