@@ -261,12 +261,19 @@ def test_a_write_that_fails_ends_the_fetch_with_its_error_and_no_file(
     monkeypatch.setattr(ParquetStream, "write", write)
     target = tmp_path / "sessions.parquet"
     batch_rows = 1_000 if failing_call == 1 else 100  # 1: the only batch is the last
+    # one request in flight: with many, a slow early page releases the rest as one batch,
+    # and the third write may never come (seen under load); here an answer overtakes at
+    # most the one before it, so 16 pages make at least 5 batches of 100-150 rows
     with (
         FakeServer(sessions=800, max_per_page=50) as server,
         pytest.raises(OSError, match="No space left"),
     ):
         va.fetch_sessions_to_parquet(
-            target, server.credentials(), base_url=server.url, batch_rows=batch_rows
+            target,
+            server.credentials(),
+            base_url=server.url,
+            batch_rows=batch_rows,
+            max_concurrency=1,
         )
     assert len(calls) >= failing_call
     assert _files(tmp_path) == []
